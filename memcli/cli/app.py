@@ -1,0 +1,280 @@
+"""memcli's commands. Thin: parse flags, call memcli.core, hand results to the output layer.
+
+Errors: every MemcliError becomes one line on stderr and its exit code, in MemcliGroup.invoke — nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import InputError, MemcliError
+from .output import Output, safe
+
+EXIT_INTERRUPTED = 130
+
+
+class MemcliGroup(TyperGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MemcliError as exc:
+            typer.echo(f"memcli: error: {safe(str(exc))}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("memcli: interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            sys.stderr.close()  # reader went away (e.g. `| head`): not an error worth a traceback
+            raise typer.Exit(0) from None
+
+
+app = typer.Typer(
+    cls=MemcliGroup,
+    help="Local-first long-term memory for people and LLM agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+models_app = typer.Typer(cls=MemcliGroup, help="Inspect and prepare the embedding model.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+class State:
+    def __init__(self, db: Optional[Path], embedder: Optional[str]):
+        self.db = db
+        self.embedder = embedder
+
+    def memory(self, out: Output):
+        from ..core import Memory
+
+        return Memory(self.db, embedder_spec=self.embedder, progress=out.info)
+
+
+def _version(value: bool):
+    if value:
+        from .. import __version__
+
+        typer.echo(f"memcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    db: Annotated[Optional[Path], typer.Option("--db", envvar="MEMCLI_DB", help="Database file (default: per-user data dir).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="MEMCLI_EMBEDDER", help="GGUF embedding model path (default: all-MiniLM-L6-v2).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+):
+    """Remember text, chats and transcripts; recall them by meaning and words. All local, no API key."""
+    ctx.obj = State(db, embedder)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only ids on stdout, no progress on stderr.")]
+ScopeOpt = Annotated[Optional[str], typer.Option("--scope", "-s", help="Memory scope (namespace), e.g. work.")]
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).")]
+
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+
+
+def _read_stdin() -> bytes:
+    data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"stdin is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB; split it")
+    return data
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB; split it")
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+@app.command()
+def remember(
+    ctx: typer.Context,
+    text: Annotated[Optional[list[str]], typer.Argument(help="Text to remember; '-' reads stdin.")] = None,
+    file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="File to remember (repeatable); '-' is stdin.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto|text|chat|jsonl|json")] = "auto",
+    scope: ScopeOpt = None,
+    tag: TagOpt = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Event time for messages that carry none (ISO-8601, '2d', 'yesterday').")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+):
+    """Store text, a file, or a transcript piped on stdin. Each message becomes a memory that keeps its verbatim text.
+
+    Examples:
+      echo "I moved to Lisbon in March" | memcli remember -
+      memcli remember --file chat.jsonl --format jsonl --scope work
+    """
+    from ..core import DEFAULT_SCOPE, RawInput
+
+    out = Output(json_out, quiet)
+    inputs = []
+    for item in text or []:
+        inputs.append(RawInput("stdin", _read_stdin()) if item == "-" else RawInput("argument", item))
+    for path in file or []:
+        inputs.append(RawInput("stdin", _read_stdin()) if str(path) == "-" else RawInput(str(path), _read_file(path)))
+    if not inputs:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
+        inputs.append(RawInput("stdin", _read_stdin()))
+    with ctx.obj.memory(out) as mem:
+        result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at)
+    out.remembered(result)
+
+
+def _filters(scope, tag, kind, since, until):
+    from ..storage.store import Filters
+    from ..timeparse import parse_time, to_iso
+
+    def when(value, name):
+        if not value:
+            return None
+        try:
+            return to_iso(parse_time(value))
+        except ValueError as exc:
+            raise InputError(f"--{name}: {exc}") from None
+
+    return Filters(scope=scope, tags=tag or [], kinds=kind or [], since=when(since, "since"), until=when(until, "until"))
+
+
+def _batch_queries(source: str) -> list[tuple[object, str]]:
+    raw = _read_stdin() if source == "-" else _read_file(Path(source))
+    from ..ingest.parse import decode
+
+    queries = []
+    for lineno, line in enumerate(decode(raw, source).splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"{source}:{lineno}: invalid JSON: {exc}") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("query"), str):
+                raise InputError(f"{source}:{lineno}: expected {{\"id\": ..., \"query\": \"...\"}}")
+            queries.append((obj.get("id"), obj["query"]))
+        else:
+            queries.append((lineno, line.strip()))
+    return queries
+
+
+@app.command()
+def recall(
+    ctx: typer.Context,
+    query: Annotated[Optional[str], typer.Argument(help="What to look for, in plain words.")] = None,
+    queries: Annotated[Optional[str], typer.Option("--queries", help="Run many queries: a file (or '-') with one query per line or JSONL {\"id\",\"query\"}.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Maximum hits.")] = 10,
+    scope: ScopeOpt = None,
+    tag: TagOpt = None,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="Memory kind (repeatable), e.g. episodic.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened at or after this time (ISO-8601, '7d', 'yesterday').")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only memories that happened before this time.")] = None,
+    no_touch: Annotated[bool, typer.Option("--no-touch", help="Do not count this as a recall (no reinforcement).")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+):
+    """Find memories by meaning and words (hybrid vector + full-text search, rank-fused).
+
+    Examples:
+      memcli recall "where do I live?"
+      memcli recall "cat's name" --json --limit 5
+      memcli recall --queries questions.txt --json
+    """
+    out = Output(json_out, quiet)
+    if (query is None) == (queries is None):
+        raise InputError("give a QUERY or --queries FILE (not both)")
+    filters = _filters(scope, tag, kind, since, until)
+    with ctx.obj.memory(out) as mem:
+        if queries is None:
+            out.hits(query, mem.recall(query, limit=limit, filters=filters, touch=not no_touch))
+            return
+        batch = _batch_queries(queries)
+        if not batch:
+            raise InputError(f"{queries}: no queries found")
+        for qid, text in batch:
+            out.hits(text, mem.recall(text, limit=limit, filters=filters, touch=not no_touch), batch=True, batch_id=qid)
+
+
+@app.command()
+def reindex(ctx: typer.Context, json_out: JsonOpt = False, quiet: QuietOpt = False):
+    """Re-embed every memory with the configured embedder (needed after changing the embedding model).
+
+    Example:
+      memcli --embedder ~/models/bge-small.gguf reindex
+    """
+    out = Output(json_out, quiet)
+    with ctx.obj.memory(out) as mem:
+        n = mem.reindex()
+        stats = mem.stats()
+    out.mapping({"reindexed": n, "embedding_model": stats["embedding_model"], "embedding_dim": stats["embedding_dim"]})
+
+
+@app.command()
+def stats(ctx: typer.Context, json_out: JsonOpt = False):
+    """Counts of memories, sources, messages and vectors, and the embedding model in use.
+
+    Example:
+      memcli stats --json
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        data = mem.stats()
+        data["database"] = str(mem.path) if mem.path else None
+    if data["database"] is None:
+        from ..paths import default_db_path
+
+        data["database"] = str(default_db_path())
+    out.mapping(data)
+
+
+@models_app.command("prepare")
+def models_prepare(force: Annotated[bool, typer.Option("--force", help="Convert again even if present.")] = False,
+                   json_out: JsonOpt = False, quiet: QuietOpt = False):
+    """Fetch and convert the default embedding model into the cache (done automatically on first use).
+
+    Example:
+      memcli models prepare
+    """
+    from ..models import minilm
+
+    out = Output(json_out, quiet)
+    path = minilm.prepare(out.info, force=force)
+    out.mapping({"model": minilm.MODEL_ID, "path": str(path), "verified": minilm.verify(path)})
+
+
+@models_app.command("show")
+def models_show(ctx: typer.Context, json_out: JsonOpt = False):
+    """Where the embedding model lives and whether it is ready.
+
+    Example:
+      memcli models show
+    """
+    from ..models import minilm
+
+    out = Output(json_out, False)
+    spec = ctx.obj.embedder if ctx.obj else None
+    if spec:
+        out.mapping({"embedder": spec, "exists": Path(spec).expanduser().is_file()})
+    else:
+        path = minilm.gguf_path()
+        out.mapping({"embedder": minilm.MODEL_ID, "path": str(path), "prepared": minilm.is_prepared(path),
+                     "dimension": minilm.DIMENSION})
+
+
+def main():
+    app(prog_name="memcli")

@@ -1,0 +1,116 @@
+"""One output layer: human tables on the terminal, --json for programs, -q for scripts that only want ids.
+
+Stored text is data, never markup or terminal control: cells are rich Text objects (no markup parsing) and
+control characters are shown escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str | None) -> str:
+    """Escape control characters (ANSI escapes included) so stored text cannot drive the terminal."""
+    if text is None:
+        return ""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    quiet: bool = False
+
+    def emit_json(self, payload) -> None:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+    def info(self, message: str) -> None:
+        """Progress and notes go to stderr so stdout stays parseable."""
+        if not self.quiet:
+            _console(stderr=True).print(safe(message), markup=False)
+
+    def remembered(self, result) -> None:
+        if self.json_mode:
+            self.emit_json({
+                "created": result.created, "existing": result.existing, "sources": result.sources,
+                "skipped_sources": result.skipped_sources, "messages": result.messages,
+            })
+            return
+        if self.quiet:
+            for mid in result.created:
+                print(mid)
+            return
+        parts = [f"remembered {len(result.created)} new memor{'y' if len(result.created) == 1 else 'ies'}"]
+        if result.created:
+            parts.append("ids " + _ranges(result.created))
+        if result.existing:
+            parts.append(f"{len(result.existing)} already stored")
+        print(", ".join(parts))
+
+    def hits(self, query: str, hits: list, *, batch: bool = False, batch_id=None) -> None:
+        """A list of hits; in batch mode one JSON line per query: {"query", "id", "hits"}."""
+        if self.json_mode:
+            payload = [h.to_json() for h in hits]
+            if batch:
+                self.emit_json({"query": query, "id": batch_id, "hits": payload})
+            else:
+                self.emit_json(payload)
+            return
+        if self.quiet:
+            for h in hits:
+                print(h.id)
+            return
+        if not hits:
+            print(f"No memory matches {safe(query)!r}.")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(f"recall: {safe(query)}"), show_lines=False)
+        table.add_column("id", justify="right", no_wrap=True)
+        table.add_column("text", overflow="fold")
+        table.add_column("when", no_wrap=True)
+        table.add_column("score", justify="right", no_wrap=True)
+        table.add_column("source", no_wrap=True)
+        for h in hits:
+            text = f"{h.speaker}: {h.text}" if h.speaker else h.text
+            src = ", ".join(
+                f"{s['source_id']}" + (f":{s['message_id']}" if s["message_id"] else "") for s in h.sources[:3]
+            )
+            if len(h.sources) > 3:
+                src += f" +{len(h.sources) - 3}"
+            table.add_row(Text(str(h.id)), Text(safe(text)), Text(h.occurred_at.replace("T", " ")[:16]),
+                          Text(f"{h.score:.4f}"), Text(safe(src)))
+        _console().print(table)
+
+    def mapping(self, data: dict) -> None:
+        if self.json_mode:
+            self.emit_json(data)
+            return
+        for key, value in data.items():
+            print(f"{key}: {safe(str(value))}")
+
+
+def _ranges(ids: list[int]) -> str:
+    """1,2,3,7 -> '1-3, 7' so a big import does not print thousands of ids."""
+    ids = sorted(ids)
+    out, start, prev = [], ids[0], ids[0]
+    for i in ids[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ", ".join(out)

@@ -1,0 +1,288 @@
+"""The library behind the CLI: `Memory(path).remember(...)`, `.recall(...)`, `.reindex()`.
+
+The embedder is created only when a vector is needed, so commands that never embed never load llama.cpp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+from .ingest.keys import KeyOptions, build_keys
+from .ingest.parse import Message, decode, parse
+from .paths import default_db_path
+from .retrieval.fts_query import match_expression
+from .retrieval.fusion import rrf
+from .storage.store import Filters, NewMemory, Store
+from .timeparse import now_utc, parse_time, to_iso
+
+DEFAULT_SCOPE = "default"
+
+
+@dataclass
+class RawInput:
+    """One thing to remember: bytes from a file or stdin, or a str given on the command line."""
+
+    origin: str
+    data: bytes | str
+
+
+@dataclass
+class RememberResult:
+    created: list[int] = field(default_factory=list)
+    existing: list[int] = field(default_factory=list)  # re-ingested content that was already stored
+    sources: list[int] = field(default_factory=list)
+    skipped_sources: list[int] = field(default_factory=list)
+    messages: int = 0
+
+
+@dataclass
+class RecallOptions:
+    """Ranking knobs; defaults chosen on the REALTALK tuning split (bench/realtalk.py)."""
+
+    rrf_k: float = 60.0
+    weight_fts: float = 1.0
+    weight_vector: float = 1.0
+    depth: int = 100  # candidates taken from each list before fusion
+    fts_weights: tuple[float, float] = (1.0, 0.3)  # bm25 column weights: message, context
+    min_similarity: float = 0.2  # vector-only candidates below this are not relevant (abstain)
+
+
+@dataclass
+class Hit:
+    id: int
+    text: str
+    score: float
+    kind: str
+    scope: str
+    speaker: str | None
+    tags: list[str]
+    occurred_at: str
+    created_at: str
+    sources: list[dict]
+    match: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def content_hash(kind: str, scope: str, msg: Message) -> str:
+    """Identity of a memory: same text, speaker, stated time and id in the same scope is the same memory."""
+    payload = json.dumps([kind, scope, msg.speaker or "", msg.text, msg.occurred_at or "", msg.external_id or ""])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Memory:
+    def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
+                 progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
+                 recall_options: RecallOptions | None = None, db=None):
+        self.path = Path(path) if path not in (None, ":memory:") else path
+        self._db = db
+        self._store: Store | None = None
+        self._embedder = embedder
+        self._embedder_spec = embedder_spec
+        self._progress = progress
+        self.key_options = key_options or KeyOptions()
+        self.recall_options = recall_options or RecallOptions()
+
+    # -- lazily opened resources ------------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            if self._db is None:
+                from .storage import open_database
+
+                self._db = open_database(self.path if self.path is not None else default_db_path())
+            self._store = Store(self._db)
+        return self._store
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .models.embedder import load_embedder
+
+            self._embedder = load_embedder(self._embedder_spec, progress=self._progress)
+        return self._embedder
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+            self._store = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- remember -----------------------------------------------------------------------------------------------
+    def remember(self, inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
+                 tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic") -> RememberResult:
+        """Parse everything first, embed, then write it all in one transaction: all or nothing."""
+        if not inputs:
+            raise InputError("nothing to remember: give text, '-' for stdin, or --file")
+        scope = _clean_label(scope, "scope")
+        tags = sorted({_clean_label(t, "tag") for t in tags})
+        now = now_utc()
+        default_time = to_iso(parse_time(at, now=now)) if at else to_iso(now)
+
+        parsed = []
+        for item in inputs:
+            text = decode(item.data, item.origin) if isinstance(item.data, bytes) else item.data
+            if not text.strip():
+                raise InputError(f"{item.origin}: input is empty; nothing to remember")
+            item_fmt, messages = parse(text, fmt, item.origin)
+            parsed.append((item, text, item_fmt, messages))
+
+        store = self.store
+        result = RememberResult()
+        plans = []  # (item, text, fmt, sha, messages, drafts)
+        pending_hashes: dict[str, NewMemory] = {}
+        for item, text, item_fmt, messages in parsed:
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            existing_source = store.find_source(sha, scope, item_fmt)
+            if existing_source is not None:
+                result.skipped_sources.append(existing_source)
+                result.existing.extend(store.source_memory_ids(existing_source))
+                continue
+            drafts = self._drafts(messages, scope, tags, kind, default_time)
+            plans.append((item, text, item_fmt, sha, messages, drafts))
+            for d in drafts:
+                pending_hashes.setdefault(d.content_hash, d)
+
+        known = store.existing_memories(pending_hashes)
+        to_embed = [d for h, d in pending_hashes.items() if h not in known]
+        vectors = {}
+        if to_embed:
+            embedder = self.embedder
+            store.check_embedding_model(embedder.model_id, embedder.dimension)
+            for d, vecs in zip(to_embed, embedder.embed_chunks([d.key_text for d in to_embed])):
+                vectors[d.content_hash] = vecs
+
+        created_at = to_iso(now)
+        with store.transaction():
+            if to_embed:
+                store.ensure_embedding_model(self.embedder.model_id, self.embedder.dimension)
+            ids_by_hash = dict(known)
+            for item, text, item_fmt, sha, messages, drafts in plans:
+                source_id = store.insert_source(origin=item.origin, fmt=item_fmt, scope=scope, sha256=sha,
+                                                received_at=created_at, raw=text, n_messages=len(messages))
+                result.sources.append(source_id)
+                for seq, (msg, draft) in enumerate(zip(messages, drafts)):
+                    message_id = store.insert_message(source_id=source_id, seq=seq, speaker=msg.speaker,
+                                                      role=msg.role, text=msg.text, occurred_at=msg.occurred_at,
+                                                      external_id=msg.external_id)
+                    result.messages += 1
+                    memory_id = ids_by_hash.get(draft.content_hash)
+                    if memory_id is None:
+                        memory_id = store.insert_memory(draft, created_at, vectors[draft.content_hash])
+                        ids_by_hash[draft.content_hash] = memory_id
+                        result.created.append(memory_id)
+                    elif memory_id not in result.created and memory_id not in result.existing:
+                        result.existing.append(memory_id)
+                    store.link_message(memory_id, message_id)
+                    store.add_tags(memory_id, draft.tags)
+        return result
+
+    def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
+                default_time: str) -> list[NewMemory]:
+        keys = build_keys(messages, self.key_options)
+        drafts = []
+        last_time = None
+        for msg, (key_text, fts_text, context) in zip(messages, keys):
+            # A message without its own time inherits the previous one in the same transcript.
+            last_time = msg.occurred_at or last_time
+            drafts.append(NewMemory(
+                kind=kind, text=msg.text, speaker=msg.speaker, scope=scope,
+                occurred_at=last_time or default_time, content_hash=content_hash(kind, scope, msg),
+                key_text=key_text, context=context, fts_text=fts_text, tags=list(tags),
+            ))
+        return drafts
+
+    # -- recall -------------------------------------------------------------------------------------------------
+    def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True) -> list[Hit]:
+        if not query or not query.strip():
+            raise InputError("empty query")
+        if limit < 1:
+            raise InputError("--limit must be at least 1")
+        filters = filters or Filters()
+        opts = self.recall_options
+        store = self.store
+        depth = max(opts.depth, limit)
+        lists: dict[str, list[int]] = {}
+        similarity: dict[int, float] = {}
+        bm25: dict[int, float] = {}
+
+        match = match_expression(query)
+        if match:
+            fts = store.search_fts(match, filters, depth, opts.fts_weights)
+            lists["fts"] = [mid for mid, _ in fts]
+            bm25 = dict(fts)
+        if store.embedding_model() is not None:
+            embedder = self.embedder
+            store.check_embedding_model(embedder.model_id, embedder.dimension)
+            vec = store.search_vectors(embedder.embed_query(query), filters, depth)
+            similarity = dict(vec)
+            lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
+
+        fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)[:limit]
+        records = store.memories([f.memory_id for f in fused])
+        hits = []
+        for f in fused:
+            rec = records[f.memory_id]
+            hits.append(Hit(
+                id=rec["id"], text=rec["text"], score=round(f.score, 6), kind=rec["kind"], scope=rec["scope"],
+                speaker=rec["speaker"], tags=rec["tags"], occurred_at=rec["occurred_at"],
+                created_at=rec["created_at"],
+                sources=[{"source_id": s["source_id"], "message_id": s["message_id"]} for s in rec["sources"]],
+                match={
+                    "fts_rank": f.ranks.get("fts"),
+                    "vector_rank": f.ranks.get("vector"),
+                    "similarity": None if f.memory_id not in similarity else round(similarity[f.memory_id], 4),
+                    "bm25": None if f.memory_id not in bm25 else round(bm25[f.memory_id], 4),
+                },
+            ))
+        if touch and hits:
+            store.touch([h.id for h in hits], to_iso(now_utc()))
+        return hits
+
+    # -- maintenance --------------------------------------------------------------------------------------------
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-embed every memory with the current embedder, replacing all vectors in one transaction."""
+        store = self.store
+        embedder = self.embedder
+        total = store.counts()["memories"]
+        batches = []
+        done = 0
+        for batch in store.iter_memory_keys():
+            vecs = embedder.embed_chunks([k for _, k in batch])
+            batches.append([(mid, v) for (mid, _), v in zip(batch, vecs)])
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        with store.transaction():
+            store.reset_vectors(embedder.model_id, embedder.dimension)
+            for batch in batches:
+                for mid, v in batch:
+                    store.add_vectors(mid, v)
+        return done
+
+    def stats(self) -> dict:
+        store = self.store
+        model = store.embedding_model()
+        return {**store.counts(), "embedding_model": model[0] if model else None,
+                "embedding_dim": model[1] if model else None}
+
+
+def _clean_label(value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InputError(f"empty {what}")
+    if len(value) > 200 or any(ord(c) < 32 for c in value):
+        raise InputError(f"invalid {what} {value[:40]!r}: at most 200 printable characters")
+    return value

@@ -1,0 +1,1 @@
+"""Turning raw input (text, chat lines, JSONL, JSON) into messages, and messages into memory keys."""

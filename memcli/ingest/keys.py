@@ -1,0 +1,39 @@
+"""What a memory is found by. The verbatim text is kept as is; the keys add what a question may mention.
+
+- key_text (embedded): 'Speaker: text'.
+- fts text: the same, so speaker names match.
+- context (second FTS column, lower weight): the neighbouring turns, because answers often sit in a reply
+  to the message that names the topic. The window is measured by bench/realtalk.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .parse import Message
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    context_before: int = 1
+    context_after: int = 1
+    context_chars: int = 600  # cap per neighbour, so a long neighbour does not drown the message itself
+    embed_context: bool = False
+
+
+def label(msg: Message) -> str:
+    return f"{msg.speaker}: {msg.text}" if msg.speaker else msg.text
+
+
+def build_keys(messages: list[Message], opts: KeyOptions) -> list[tuple[str, str, str]]:
+    """(key_text, fts_text, context) per message."""
+    out = []
+    for i, msg in enumerate(messages):
+        own = label(msg)
+        neighbours = messages[max(0, i - opts.context_before) : i] + messages[i + 1 : i + 1 + opts.context_after]
+        context = "\n".join(label(n)[: opts.context_chars] for n in neighbours)
+        key = own
+        if opts.embed_context and i > 0 and opts.context_before:
+            key = label(messages[i - 1])[: opts.context_chars] + "\n" + own
+        out.append((key, own, context))
+    return out

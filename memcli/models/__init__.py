@@ -1,0 +1,1 @@
+"""Model runtimes behind small interfaces; llama.cpp is imported only when a model is actually used."""

@@ -1,0 +1,138 @@
+"""The embedder interface. The base class owns chunking, batching and normalisation; runtimes only embed a batch.
+
+Texts longer than the model window are split into overlapping token windows (never silently cut), and each window
+gets its own vector; a query longer than the window is the normalised mean of its windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+
+class Embedder(ABC):
+    model_id: str
+    dimension: int
+    window: int = 254  # content tokens per chunk, leaving room for [CLS] and [SEP]
+    overlap: int = 32
+    batch_size: int = 64
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Raw vectors for texts that each fit the window."""
+
+    def chunk(self, text: str) -> list[str]:
+        """Split into pieces that fit the model window. The base embedder does not tokenize: whole text."""
+        return [text]
+
+    def embed_chunks(self, texts: list[str]) -> list[np.ndarray]:
+        """One (n_chunks, dim) float32 array of unit vectors per input text."""
+        pieces: list[str] = []
+        owners: list[int] = []
+        for i, text in enumerate(texts):
+            for piece in self.chunk(text):
+                pieces.append(piece)
+                owners.append(i)
+        vectors = np.zeros((len(pieces), self.dimension), dtype=np.float32)
+        for start in range(0, len(pieces), self.batch_size):
+            batch = pieces[start : start + self.batch_size]
+            vectors[start : start + len(batch)] = self._embed_batch(batch)
+        vectors = _normalize(vectors)
+        out: list[list[np.ndarray]] = [[] for _ in texts]
+        for owner, vec in zip(owners, vectors):
+            out[owner].append(vec)
+        return [np.stack(v) for v in out]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        chunks = self.embed_chunks([text])[0]
+        return _normalize(chunks.mean(axis=0, keepdims=True))[0]
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (v / norms).astype(np.float32)
+
+
+def _file_fingerprint(path: Path) -> str:
+    """Stable id for a user-supplied GGUF without hashing hundreds of MB on every run."""
+    st = path.stat()
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read(1 << 20))
+    h.update(str(st.st_size).encode())
+    return h.hexdigest()[:12]
+
+
+class LlamaEmbedder(Embedder):
+    """Any GGUF embedding model run by llama.cpp (settings from FACTS.md: n_ctx = n_batch = n_ubatch = 256)."""
+
+    def __init__(self, path: Path, *, model_id: str | None = None, n_ctx: int = 256, threads: int | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"embedding model not found: {path}")
+        try:
+            import llama_cpp
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                embedding=True,
+                n_ctx=n_ctx,
+                n_batch=n_ctx,
+                n_ubatch=n_ctx,  # n_ubatch < n_batch aborts the process with mean pooling
+                n_threads=threads or min(os.cpu_count() or 2, 8),
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on unusable files
+            raise ModelError(f"cannot load embedding model {path}: {exc}") from exc
+        self.path = path
+        self.model_id = model_id or f"gguf:{path.stem}:{_file_fingerprint(path)}"
+        self.dimension = int(self._llm.n_embd())
+        self.window = n_ctx - 2
+        self.batch_size = 32
+
+    def _tokens(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False)
+
+    def chunk(self, text: str) -> list[str]:
+        tokens = self._tokens(text)
+        if len(tokens) <= self.window:
+            return [text]
+        # Leave slack: detokenized windows can re-tokenize a few tokens longer.
+        size = self.window - 16
+        step = size - self.overlap
+        pieces = []
+        for start in range(0, len(tokens), step):
+            window = tokens[start : start + size]
+            pieces.append(self._llm.detokenize(window).decode("utf-8", "replace").strip())
+            if start + size >= len(tokens):
+                break
+        return pieces
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        # Empty strings make llama.cpp decode a zero-length sequence; embed a space instead.
+        result = self._llm.embed([t if t.strip() else " " for t in texts], normalize=False, truncate=True)
+        return np.asarray(result, dtype=np.float32).reshape(len(texts), self.dimension)
+
+
+def load_embedder(spec: str | None = None, progress=None) -> Embedder:
+    """The default MiniLM (prepared on first use), or a GGUF given by path."""
+    if spec and spec not in ("default", "minilm", "all-MiniLM-L6-v2"):
+        return LlamaEmbedder(Path(spec).expanduser())
+    from . import minilm
+
+    path = minilm.prepare(progress)
+    try:
+        return LlamaEmbedder(path, model_id=minilm.MODEL_ID)
+    except ModelError:
+        # A cached file that llama.cpp refuses is rebuilt once rather than failing forever.
+        path = minilm.prepare(progress, force=True)
+        return LlamaEmbedder(path, model_id=minilm.MODEL_ID)

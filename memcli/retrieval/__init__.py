@@ -1,0 +1,1 @@
+"""Query building and rank fusion: pure functions, no SQL and no model."""

@@ -1,0 +1,101 @@
+"""Open the memory database: sqlean (SQLite with extension loading) + sqlite-vec, WAL, busy timeout, foreign keys.
+
+The stdlib sqlite3 on pyenv and macOS Pythons cannot load extensions, so sqlite-vec would fail with an
+AttributeError; sqlean ships a SQLite that can.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DatabaseError, ExtensionError
+from ..paths import ensure_private_dir
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _check_existing_file(path: Path) -> None:
+    """Refuse, never overwrite, a file that is not a SQLite database."""
+    if path.is_dir():
+        raise DatabaseError(f"database path {path} is a directory")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise DatabaseError(f"cannot read database {path}: {exc.strerror}") from exc
+    if head and head != SQLITE_MAGIC:
+        raise DatabaseError(f"{path} is not a SQLite database (refusing to touch it)")
+
+
+def _create_private_file(path: Path) -> None:
+    ensure_private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
+
+
+def connect(path: str | Path):
+    """A raw sqlean connection with sqlite-vec loaded and memcli's pragmas set."""
+    try:
+        import sqlean
+    except ImportError as exc:
+        raise ExtensionError("sqlean.py is not installed; memcli needs it for a SQLite that can load sqlite-vec") from exc
+    import sqlite_vec
+
+    memory = str(path) == ":memory:"
+    if not memory:
+        path = Path(path).expanduser()
+        if path.exists():
+            _check_existing_file(path)
+        else:
+            _create_private_file(path)
+    try:
+        conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlean.Error as exc:
+        raise DatabaseError(f"cannot open database {path}: {exc}") from exc
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+    except (AttributeError, sqlean.Error) as exc:
+        conn.close()
+        raise ExtensionError(f"cannot load the sqlite-vec extension: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlean.DatabaseError as exc:
+        conn.close()
+        raise DatabaseError(f"{path} is not a usable SQLite database: {exc}") from exc
+    return conn
+
+
+def open_database(path: str | Path):
+    """A migrated sqlite_utils.Database. Refuses SQLite files that memcli did not create."""
+    import sqlite_utils
+
+    from .schema import apply_migrations, is_foreign_database
+
+    conn = connect(path)
+    db = sqlite_utils.Database(conn)
+    if is_foreign_database(db):
+        conn.close()
+        raise DatabaseError(f"{path} is a SQLite database that memcli did not create (refusing to modify it)")
+    try:
+        if str(path) != ":memory:":
+            # Only now: switching to WAL rewrites the file header, which a foreign file must never see.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        apply_migrations(db)
+    except Exception as exc:
+        conn.close()
+        if isinstance(exc, (DatabaseError, ExtensionError)):
+            raise
+        raise DatabaseError(f"cannot prepare database {path}: {exc}") from exc
+    return db

@@ -1,0 +1,116 @@
+"""Schema, applied through sqlite-utils Migrations (named, each in its own transaction, recorded in the database).
+
+The vec0 table is not created here: its dimension belongs to the embedding model, which is known only when the
+first vector is written (see Store.ensure_embedding_model).
+"""
+
+from __future__ import annotations
+
+MIGRATION_SET = "memcli"
+
+
+def _migrations():
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations()
+    def m001_core(db):
+        _run_statements(
+            db,
+            """
+            CREATE TABLE meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            );
+            CREATE TABLE sources (
+                id INTEGER PRIMARY KEY,
+                origin TEXT NOT NULL,          -- 'stdin', 'arg', a file path
+                format TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                sha256 TEXT NOT NULL,          -- of the raw content
+                received_at TEXT NOT NULL,
+                raw TEXT NOT NULL,             -- verbatim input
+                n_messages INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX sources_sha_scope ON sources(sha256, scope, format);
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                speaker TEXT,
+                role TEXT,
+                text TEXT NOT NULL,
+                occurred_at TEXT,              -- from the record, else NULL
+                external_id TEXT
+            );
+            CREATE INDEX messages_source ON messages(source_id, seq);
+            CREATE INDEX messages_external ON messages(external_id);
+            CREATE TABLE memories (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL DEFAULT 'episodic',
+                text TEXT NOT NULL,
+                speaker TEXT,
+                scope TEXT NOT NULL DEFAULT 'default',
+                occurred_at TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                strength REAL NOT NULL DEFAULT 1.0,
+                recall_count INTEGER NOT NULL DEFAULT 0,
+                last_recalled_at TEXT,
+                status TEXT NOT NULL DEFAULT 'active',
+                content_hash TEXT NOT NULL UNIQUE,
+                key_text TEXT NOT NULL,        -- what the embedding was computed from
+                context TEXT NOT NULL DEFAULT '' -- neighbouring turns, an extra full-text key
+            );
+            CREATE INDEX memories_scope ON memories(scope, occurred_at);
+            CREATE INDEX memories_occurred ON memories(occurred_at);
+            CREATE INDEX memories_kind ON memories(kind);
+            CREATE TABLE memory_tags (
+                memory_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+                tag TEXT NOT NULL,
+                PRIMARY KEY (memory_id, tag)
+            ) WITHOUT ROWID;
+            CREATE INDEX memory_tags_tag ON memory_tags(tag);
+            CREATE TABLE memory_messages (
+                memory_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+                message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+                PRIMARY KEY (memory_id, message_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX memory_messages_message ON memory_messages(message_id);
+            CREATE TABLE chunks (
+                id INTEGER PRIMARY KEY,        -- rowid in vec_chunks
+                memory_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL
+            );
+            CREATE INDEX chunks_memory ON chunks(memory_id);
+            CREATE VIRTUAL TABLE memories_fts USING fts5(
+                text, context, tokenize = 'porter unicode61 remove_diacritics 2'
+            );
+            """
+        )
+
+    return migrations
+
+
+def _run_statements(db, script: str) -> None:
+    """executescript() would COMMIT the migration's transaction; run statements one by one instead."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def apply_migrations(db) -> None:
+    migrations = _migrations()
+    if migrations.pending(db):
+        migrations.apply(db)
+
+
+def is_foreign_database(db) -> bool:
+    """A non-empty SQLite file without memcli's migration records was made by something else."""
+    tables = set(db.table_names())
+    if not tables:
+        return False
+    if "_sqlite_migrations" not in tables:
+        return True
+    rows = db.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET]).fetchone()
+    return rows[0] == 0

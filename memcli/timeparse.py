@@ -1,0 +1,85 @@
+"""Parsing and formatting of event times. Everything is stored as ISO-8601 UTC ('2024-03-01T10:00:00Z').
+
+Naive times (no offset) are taken as UTC so that the same transcript always yields the same stored times,
+whatever the machine's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%d.%m.%Y, %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y, %H:%M",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+)
+_RELATIVE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y|sec|min|hours?|days?|weeks?|years?)\s*(ago)?\s*$", re.I)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400,
+                 "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800, "y": 31557600,
+                 "year": 31557600, "years": 31557600}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value, *, now: datetime | None = None) -> datetime:
+    """ISO-8601, epoch seconds/milliseconds, common day-first formats, 'today'/'yesterday', '7d' (= 7 days ago)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+        if seconds > 1e11:  # milliseconds
+            seconds /= 1000.0
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty time")
+    now = now or now_utc()
+    lowered = text.lower()
+    if lowered == "now":
+        return now
+    if lowered in ("today", "yesterday"):
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return day - timedelta(days=1) if lowered == "yesterday" else day
+    rel = _RELATIVE.match(text)
+    if rel:
+        return now - timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()])
+    if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+        return parse_time(float(text))
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        dt = None
+        for fmt in _FORMATS:
+            try:
+                dt = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if dt is None:
+            raise ValueError(f"unrecognised time {text!r} (use ISO-8601, e.g. 2024-03-01T10:00:00Z)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def iso_or_none(value) -> str | None:
+    return None if value is None else to_iso(parse_time(value))

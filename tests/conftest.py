@@ -1,0 +1,70 @@
+"""Shared fixtures: temporary real databases, a deterministic embedder for ranking logic, and the real model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from memcli.core import Memory
+from memcli.models.embedder import Embedder
+
+
+class HashEmbedder(Embedder):
+    """Deterministic bag-of-words vectors: lets ranking tests run without a model and know what should win."""
+
+    model_id = "test-hash-64"
+    dimension = 64
+
+    def _embed_batch(self, texts):
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int(hashlib.md5(word.encode()).hexdigest(), 16)
+                out[i, h % self.dimension] += 1.0 if (h >> 8) % 2 else -1.0
+            out[i, 0] += 0.01  # never the zero vector
+        return out
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "memory.db"
+
+
+@pytest.fixture
+def hash_memory(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        yield mem
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The default all-MiniLM-L6-v2 GGUF, prepared once into the user cache (or $MEMCLI_CACHE_DIR)."""
+    from memcli.models.embedder import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture
+def real_memory(db_path, real_embedder):
+    with Memory(db_path, embedder=real_embedder) as mem:
+        yield mem
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, real_embedder):
+    """Run the real CLI in-process against a temporary database; returns (runner, invoke)."""
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("MEMCLI_EMBEDDER", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(app, list(args), input=input)
+
+    return invoke

@@ -1,0 +1,48 @@
+"""The recall benchmark runs on a tiny chat of the REALTALK shape (tests never read ../shared) and skips cleanly."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "realtalk.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_realtalk", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _chat():
+    lines = [
+        ("Ana", "Hey! How was your weekend?"), ("Bo", "Great, I went hiking at Mount Tam with my dog Rufus"),
+        ("Ana", "Nice! I finally started my pottery class"), ("Bo", "How is the pottery going?"),
+        ("Ana", "I made a lopsided blue vase"), ("Bo", "I'm planning a trip to Kyoto in April"),
+    ]
+    session = [{"clean_text": t, "speaker": s, "date_time": f"0{i + 1}.01.2024, 10:00:00", "dia_id": f"D1:{i + 1}"}
+               for i, (s, t) in enumerate(lines)]
+    return {
+        "name": {"speaker_1": "Ana", "speaker_2": "Bo"},
+        "session_1": session, "session_1_date_time": "01.01.2024, 10:00:00",
+        "qa": [
+            {"question": "What is the name of Bo's dog?", "answer": "Rufus", "evidence": ["D1:2"], "category": 1},
+            {"question": "What did Ana make in pottery class?", "answer": "a vase", "evidence": ["D1:5"],
+             "category": 3},
+            {"question": "When is Bo going to Kyoto?", "answer": "April", "evidence": ["D1:6"], "category": 2},
+        ],
+    }
+
+
+def test_bench_prints_table_with_baseline(tmp_path, capsys, real_embedder):
+    (tmp_path / "Chat_1_Ana_Bo.json").write_text(json.dumps(_chat()))
+    assert _bench().main(["--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| FTS5 BM25 baseline |" in out and "| memcli (default) |" in out
+    memcli_row = next(line for line in out.splitlines() if line.startswith("| memcli (default)"))
+    assert memcli_row.split("|")[2].strip() == "100.0"  # R@5: every answer is in a 6-message chat
+
+
+def test_bench_skips_when_data_is_absent(tmp_path, capsys):
+    assert _bench().main(["--data", str(tmp_path / "missing")]) == 0
+    assert "SKIP" in capsys.readouterr().out

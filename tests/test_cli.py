@@ -1,0 +1,163 @@
+"""The CLI end to end, in-process, on the real embedder, real sqlite-vec and a temporary database."""
+
+import json
+
+import pytest
+
+REQUIRED = {"id", "text", "score", "kind", "scope", "tags", "occurred_at", "created_at", "sources"}
+
+
+def test_remember_stdin_then_recall_table_and_json(cli):
+    r = cli("remember", "-", input="I moved to Lisbon in March and my cat is called Miso\n")
+    assert r.exit_code == 0, r.output
+    assert "remembered 1 new memory" in r.output
+    r = cli("recall", "where do I live?")
+    assert r.exit_code == 0 and "Lisbon" in r.output
+    r = cli("recall", "cat's name", "--json", "--limit", "5")
+    hits = json.loads(r.stdout)
+    assert hits[0]["text"].startswith("I moved to Lisbon") and REQUIRED <= set(hits[0])
+    assert hits[0]["sources"] == [{"source_id": 1, "message_id": None}]
+
+
+def test_piped_stdin_without_dash(cli):
+    r = cli("remember", input="note: the wifi password is on the fridge")
+    assert r.exit_code == 0, r.output
+
+
+def test_remember_jsonl_file_with_scope_tags_and_ids(cli, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(json.dumps(x) for x in [
+        {"id": "msg-1", "speaker": "Dana", "text": "The deploy key rotates every 90 days", "timestamp": "2024-04-02T09:00:00Z"},
+        {"id": "msg-2", "speaker": "Eli", "text": "Noted, I'll set a reminder for the rotation", "timestamp": "2024-04-02T09:01:00Z"},
+    ]))
+    r = cli("remember", "--file", str(chat), "--format", "jsonl", "--scope", "work", "--tag", "ops", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["created"]) == 2
+    again = cli("remember", "--file", str(chat), "--format", "jsonl", "--scope", "work", "--json")
+    assert json.loads(again.stdout)["created"] == []
+    r = cli("recall", "how often does the deploy key rotate", "--scope", "work", "--tag", "ops", "--json")
+    top = json.loads(r.stdout)[0]
+    assert top["sources"][0]["message_id"] == "msg-1" and top["occurred_at"] == "2024-04-02T09:00:00Z"
+    assert top["scope"] == "work" and top["tags"] == ["ops"]
+    assert json.loads(cli("recall", "deploy key", "--scope", "home", "--json").stdout) == []
+    assert json.loads(cli("recall", "deploy key", "--since", "2024-05-01", "--json").stdout) == []
+
+
+def test_batch_queries_one_json_line_each(cli, tmp_path):
+    cli("remember", "My sister Ana lives in Porto", "I am allergic to peanuts")
+    qfile = tmp_path / "q.txt"
+    qfile.write_text('what am I allergic to?\n\n{"id": "q-sis", "query": "where does my sister live"}\n')
+    r = cli("recall", "--queries", str(qfile), "--json", "--limit", "1")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in lines] == [1, "q-sis"]
+    assert "peanuts" in lines[0]["hits"][0]["text"] and "Porto" in lines[1]["hits"][0]["text"]
+    r = cli("recall", "--queries", "-", "--json", input="sister\n")
+    assert json.loads(r.stdout.splitlines()[0])["query"] == "sister"
+
+
+def test_recall_counts_and_quiet_mode(cli):
+    cli("remember", "The boiler was serviced in October")
+    r = cli("recall", "boiler service", "-q")
+    assert r.stdout.strip() == "1"
+    r = cli("stats", "--json")
+    assert json.loads(r.stdout)["memories"] == 1
+
+
+def test_stored_text_cannot_drive_the_terminal(cli):
+    cli("remember", "evil \x1b[2J\x1b[31m red [bold]markup[/bold]")
+    r = cli("recall", "evil red markup")
+    assert "\x1b[2J" not in r.stdout and "\\x1b[2J" in r.stdout
+    assert "[bold]markup[/bold]" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (["remember", "-"], "", "empty"),
+        (["remember", "-"], "   \n\t", "empty"),
+        (["remember", "--format", "yaml", "x"], None, "unknown format"),
+        (["remember", "--file", "/nonexistent/file.txt"], None, "cannot read"),
+        (["remember", "--format", "jsonl", "-"], '{"text": "a"}\n{"text": \n', "stdin:2: invalid JSON"),
+        (["remember", "--format", "json", "-"], '[{"content": "x"}', "invalid JSON"),
+        (["recall", "   "], None, "empty query"),
+        (["recall"], None, "give a QUERY"),
+        (["recall", "x", "--since", "someday"], None, "--since"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_and_nonzero_exit(cli, args, stdin, message):
+    r = cli(*args, input=stdin)
+    assert r.exit_code == 1, r.output
+    assert message in r.stderr
+    assert r.stderr.startswith("memcli: error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_binary_and_invalid_utf8_stdin_are_refused(cli):
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    runner = CliRunner()
+    for data, message in ((b"\x89PNG\r\n\x1a\n\x00\x00", "binary"), (b"caf\xe9 au lait", "UTF-8")):
+        r = runner.invoke(app, ["remember", "-"], input=data)
+        assert r.exit_code == 1 and message in r.stderr
+    assert json.loads(runner.invoke(app, ["stats", "--json"]).stdout)["memories"] == 0
+
+
+def test_error_mid_batch_writes_nothing(cli, tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("a perfectly good memory")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\xfd")
+    r = cli("remember", "--file", str(good), "--file", str(bad))
+    assert r.exit_code == 1 and "bad.txt" in r.stderr
+    assert json.loads(cli("stats", "--json").stdout)["memories"] == 0
+
+
+def test_database_that_is_not_sqlite(cli, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("my precious notes, not a database")
+    r = cli("--db", str(path), "recall", "anything")
+    assert r.exit_code == 1 and "not a SQLite database" in r.stderr
+    assert path.read_text() == "my precious notes, not a database"
+
+
+def test_corrupt_database(cli, tmp_path):
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xab" * 4000)
+    r = cli("--db", str(path), "stats")
+    assert r.exit_code == 1 and "memcli: error:" in r.stderr
+
+
+def test_missing_embedding_model(cli, tmp_path):
+    r = cli("--embedder", str(tmp_path / "nope.gguf"), "remember", "hello")
+    assert r.exit_code == 1 and "embedding model not found" in r.stderr
+    assert json.loads(cli("stats", "--json").stdout)["memories"] == 0
+
+
+def test_unloadable_embedding_model(cli, tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"GGUF" + b"\x00" * 64)
+    r = cli("--embedder", str(fake), "remember", "hello")
+    assert r.exit_code == 1 and "cannot load embedding model" in r.stderr
+
+
+def test_switching_embedder_requires_reindex(cli):
+    from memcli.models import minilm
+
+    cli("remember", "first memory with the default model")
+    # The same GGUF under a path-based id counts as a different model: the database must refuse to mix.
+    path = str(minilm.gguf_path())
+    r = cli("--embedder", path, "recall", "first memory")
+    assert r.exit_code == 1 and "memcli reindex" in r.stderr
+    r = cli("--embedder", path, "reindex", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["reindexed"] == 1
+    r = cli("--embedder", path, "recall", "first memory", "--json")
+    assert json.loads(r.stdout)[0]["text"] == "first memory with the default model"
+
+
+def test_help_and_version(cli):
+    r = cli("--help")
+    assert r.exit_code == 0 and "remember" in r.stdout and "recall" in r.stdout
+    assert cli("--version").stdout.startswith("memcli ")
+    assert cli("recall", "--help").exit_code == 0

@@ -1,0 +1,158 @@
+"""The library on real temporary databases with a deterministic embedder (ranking logic, provenance, dedup)."""
+
+import json
+import sqlite3
+
+import pytest
+
+from memcli.core import Memory, RawInput
+from memcli.errors import DatabaseError, InputError, ModelError
+from memcli.storage.store import Filters
+from tests.conftest import HashEmbedder
+
+CHAT = "\n".join(json.dumps(r) for r in [
+    {"id": "c1", "speaker": "Ana", "text": "I adopted a grey cat named Miso", "timestamp": "2024-01-05T10:00:00Z"},
+    {"id": "c2", "speaker": "Bo", "text": "Lovely! Does Miso like tuna?", "timestamp": "2024-01-05T10:01:00Z"},
+    {"id": "c3", "speaker": "Ana", "text": "She prefers salmon actually", "timestamp": "2024-01-05T10:02:00Z"},
+    {"id": "c4", "speaker": "Bo", "text": "I am flying to Tokyo in April", "timestamp": "2024-02-01T09:00:00Z"},
+])
+
+
+def test_remember_keeps_verbatim_text_speaker_time_and_external_ids(hash_memory):
+    res = hash_memory.remember([RawInput("chat.jsonl", CHAT.encode())], scope="home", tags=["pets"])
+    assert len(res.created) == 4 and res.messages == 4
+    hits = hash_memory.recall("salmon", limit=1)
+    assert hits[0].text == "She prefers salmon actually"
+    assert hits[0].speaker == "Ana" and hits[0].scope == "home" and hits[0].tags == ["pets"]
+    assert hits[0].occurred_at == "2024-01-05T10:02:00Z"
+    assert hits[0].sources == [{"source_id": res.sources[0], "message_id": "c3"}]
+    raw = hash_memory.store.conn.execute("SELECT raw FROM sources WHERE id = ?", [res.sources[0]]).fetchone()[0]
+    assert raw == CHAT
+
+
+def test_reingesting_same_content_does_not_duplicate(hash_memory):
+    first = hash_memory.remember([RawInput("a", CHAT)])
+    again = hash_memory.remember([RawInput("b", CHAT)])
+    assert again.created == [] and sorted(again.existing) == sorted(first.created)
+    # Same message inside a different transcript links to the existing memory instead of copying it.
+    overlap = CHAT.splitlines()[0] + "\n" + json.dumps({"id": "z9", "text": "brand new line"})
+    third = hash_memory.remember([RawInput("c", overlap)], fmt="jsonl")
+    assert len(third.created) == 1 and third.existing == [first.created[0]]
+    assert hash_memory.stats()["memories"] == 5
+    hits = hash_memory.recall("adopted grey cat Miso", limit=1)
+    assert {s["message_id"] for s in hits[0].sources} == {"c1"}
+    assert len(hits[0].sources) == 2  # two ingests, two provenance links
+
+
+def test_text_without_time_uses_at_then_now(hash_memory):
+    hash_memory.remember([RawInput("arg", "bought a red bicycle")], at="2023-06-01T08:00:00Z")
+    hash_memory.remember([RawInput("arg", "plain note with no time")])
+    [bike] = hash_memory.recall("red bicycle", limit=1)
+    assert bike.occurred_at == "2023-06-01T08:00:00Z"
+    [note] = hash_memory.recall("plain note", limit=1)
+    assert note.occurred_at >= bike.created_at[:4]
+
+
+def test_filters_scope_tag_kind_and_time(hash_memory):
+    hash_memory.remember([RawInput("a", CHAT)], scope="home", tags=["pets"])
+    hash_memory.remember([RawInput("b", "Tokyo office opens in April")], scope="work", tags=["travel"],
+                         at="2024-03-01")
+    assert {h.scope for h in hash_memory.recall("Tokyo April", filters=Filters(scope="work"))} == {"work"}
+    assert all("travel" in h.tags for h in hash_memory.recall("Tokyo", filters=Filters(tags=["travel"])))
+    since = hash_memory.recall("Tokyo April", filters=Filters(since="2024-02-15T00:00:00Z"))
+    assert [h.text for h in since] == ["Tokyo office opens in April"]
+    until = hash_memory.recall("Tokyo April", filters=Filters(until="2024-02-15T00:00:00Z"))
+    assert "Tokyo office opens in April" not in [h.text for h in until]
+    assert hash_memory.recall("Tokyo", filters=Filters(kinds=["summary"])) == []
+
+
+def test_recall_reinforces_unless_told_not_to(hash_memory):
+    hash_memory.remember([RawInput("a", "the spare key is under the blue pot")])
+    hash_memory.recall("spare key", touch=False)
+    row = hash_memory.store.conn.execute("SELECT recall_count, last_recalled_at, strength FROM memories").fetchone()
+    assert row == (0, None, 1.0)
+    hash_memory.recall("spare key")
+    hash_memory.recall("blue pot")
+    count, last, strength = hash_memory.store.conn.execute(
+        "SELECT recall_count, last_recalled_at, strength FROM memories").fetchone()
+    assert count == 2 and last is not None and strength > 1.0
+
+
+def test_fts_syntax_in_queries_never_errors(hash_memory):
+    hash_memory.remember([RawInput("a", 'He said "NEAR" OR (maybe) AND * not')])
+    for q in ['"', "*", "NEAR(", "a OR", "(x", "AND", "col:val", "^start", "'; DROP TABLE memories; --", "-x"]:
+        hash_memory.recall(q)
+    assert hash_memory.stats()["memories"] == 1
+
+
+def test_unrelated_query_abstains(hash_memory):
+    hash_memory.remember([RawInput("a", "my passport number is in the drawer")])
+    assert hash_memory.recall("zebra quantum volcano") == []
+
+
+def test_failed_ingest_writes_nothing(hash_memory):
+    hash_memory.remember([RawInput("ok", "first memory")])
+    before = hash_memory.stats()
+    with pytest.raises(InputError):
+        hash_memory.remember([RawInput("good", "valid text"), RawInput("bad", b"\xff\xfe")])
+    with pytest.raises(InputError):
+        hash_memory.remember([RawInput("x.jsonl", '{"text": "a"}\n{oops')], fmt="jsonl")
+    assert hash_memory.stats() == before
+
+
+def test_mixing_embedding_models_is_refused_and_reindex_fixes_it(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "alpha beta gamma")])
+
+    class OtherEmbedder(HashEmbedder):
+        model_id = "other-32"
+        dimension = 32
+
+    with Memory(db_path, embedder=OtherEmbedder()) as mem:
+        with pytest.raises(ModelError, match="memcli reindex"):
+            mem.remember([RawInput("b", "delta")])
+        with pytest.raises(ModelError, match="memcli reindex"):
+            mem.recall("alpha")
+        assert mem.reindex() == 1
+        assert mem.stats()["embedding_model"] == "other-32"
+        assert mem.recall("alpha beta")[0].text == "alpha beta gamma"
+
+
+def test_not_sqlite_and_foreign_sqlite_files_are_refused_untouched(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all" * 10)
+    with pytest.raises(DatabaseError, match="not a SQLite database"):
+        Memory(junk, embedder=HashEmbedder()).stats()
+    assert junk.read_bytes() == b"this is not a database at all" * 10
+
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(DatabaseError, match="did not create"):
+        Memory(other, embedder=HashEmbedder()).stats()
+    assert other.read_bytes() == before
+
+
+def test_database_file_is_private_and_uses_wal(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "private")])
+        assert mem.store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert mem.store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert (db_path.stat().st_mode & 0o777) == 0o600
+
+
+def test_long_text_is_chunked_not_cut(db_path):
+    class TinyWindow(HashEmbedder):
+        def chunk(self, text):
+            words = text.split()
+            return [" ".join(words[i : i + 50]) for i in range(0, len(words), 40)]
+
+    body = " ".join(f"filler{i}" for i in range(300)) + " the treasure is buried under the old oak"
+    with Memory(db_path, embedder=TinyWindow()) as mem:
+        mem.remember([RawInput("a", body)])
+        n_chunks = mem.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        assert n_chunks > 1
+        assert mem.recall("treasure buried oak")[0].text == body
