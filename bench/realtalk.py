@@ -156,6 +156,7 @@ def main(argv=None):
         key_variants |= {
             "keys: context window 2": KeyOptions(context_before=2, context_after=2),
             "keys: embed previous turn": KeyOptions(embed_context=True),
+            "keys: date words in context": KeyOptions(date_in_context=True),
         }
 
     retrieved = defaultdict(list)

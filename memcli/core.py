@@ -79,9 +79,10 @@ def content_hash(kind: str, scope: str, msg: Message) -> str:
 class Memory:
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
-                 recall_options: RecallOptions | None = None, db=None):
+                 recall_options: RecallOptions | None = None, db=None, create: bool = True):
         self.path = Path(path) if path not in (None, ":memory:") else path
         self._db = db
+        self._create = create  # False: a missing database is an error, not a new empty one
         self._store: Store | None = None
         self._embedder = embedder
         self._embedder_spec = embedder_spec
@@ -96,7 +97,8 @@ class Memory:
             if self._db is None:
                 from .storage import open_database
 
-                self._db = open_database(self.path if self.path is not None else default_db_path())
+                self._db = open_database(self.path if self.path is not None else default_db_path(),
+                                         create=self._create)
             self._store = Store(self._db)
         return self._store
 
@@ -191,18 +193,19 @@ class Memory:
 
     def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
                 default_time: str) -> list[NewMemory]:
-        keys = build_keys(messages, self.key_options)
-        drafts = []
+        times = []
         last_time = None
-        for msg, (key_text, fts_text, context) in zip(messages, keys):
+        for msg in messages:
             # A message without its own time inherits the previous one in the same transcript.
             last_time = msg.occurred_at or last_time
-            drafts.append(NewMemory(
-                kind=kind, text=msg.text, speaker=msg.speaker, scope=scope,
-                occurred_at=last_time or default_time, content_hash=content_hash(kind, scope, msg),
-                key_text=key_text, context=context, fts_text=fts_text, tags=list(tags),
-            ))
-        return drafts
+            times.append(last_time or default_time)
+        keys = build_keys(messages, self.key_options, times)
+        return [
+            NewMemory(kind=kind, text=msg.text, speaker=msg.speaker, scope=scope, occurred_at=when,
+                      content_hash=content_hash(kind, scope, msg), key_text=key_text, context=context,
+                      fts_text=fts_text, tags=list(tags))
+            for msg, when, (key_text, fts_text, context) in zip(messages, times, keys)
+        ]
 
     # -- recall -------------------------------------------------------------------------------------------------
     def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True) -> list[Hit]:

@@ -7,6 +7,14 @@ import pytest
 REQUIRED = {"id", "text", "score", "kind", "scope", "tags", "occurred_at", "created_at", "sources"}
 
 
+def stored(cli) -> int:
+    """Memories in the test database; a database never created holds none."""
+    r = cli("stats", "--json")
+    if r.exit_code == 1 and "no memory database" in r.stderr:
+        return 0
+    return json.loads(r.stdout)["memories"]
+
+
 def test_remember_stdin_then_recall_table_and_json(cli):
     r = cli("remember", "-", input="I moved to Lisbon in March and my cat is called Miso\n")
     assert r.exit_code == 0, r.output
@@ -101,7 +109,7 @@ def test_binary_and_invalid_utf8_stdin_are_refused(cli):
     for data, message in ((b"\x89PNG\r\n\x1a\n\x00\x00", "binary"), (b"caf\xe9 au lait", "UTF-8")):
         r = runner.invoke(app, ["remember", "-"], input=data)
         assert r.exit_code == 1 and message in r.stderr
-    assert json.loads(runner.invoke(app, ["stats", "--json"]).stdout)["memories"] == 0
+    assert stored(cli) == 0
 
 
 def test_error_mid_batch_writes_nothing(cli, tmp_path):
@@ -111,7 +119,7 @@ def test_error_mid_batch_writes_nothing(cli, tmp_path):
     bad.write_bytes(b"\xff\xfe\xfd")
     r = cli("remember", "--file", str(good), "--file", str(bad))
     assert r.exit_code == 1 and "bad.txt" in r.stderr
-    assert json.loads(cli("stats", "--json").stdout)["memories"] == 0
+    assert stored(cli) == 0
 
 
 def test_database_that_is_not_sqlite(cli, tmp_path):
@@ -120,6 +128,14 @@ def test_database_that_is_not_sqlite(cli, tmp_path):
     r = cli("--db", str(path), "recall", "anything")
     assert r.exit_code == 1 and "not a SQLite database" in r.stderr
     assert path.read_text() == "my precious notes, not a database"
+
+
+def test_missing_database_is_reported_not_created(cli, tmp_path):
+    path = tmp_path / "typo.db"
+    for args in (["recall", "anything"], ["stats"], ["reindex"]):
+        r = cli("--db", str(path), *args)
+        assert r.exit_code == 1 and "no memory database" in r.stderr
+    assert not path.exists()
 
 
 def test_corrupt_database(cli, tmp_path):
@@ -132,7 +148,7 @@ def test_corrupt_database(cli, tmp_path):
 def test_missing_embedding_model(cli, tmp_path):
     r = cli("--embedder", str(tmp_path / "nope.gguf"), "remember", "hello")
     assert r.exit_code == 1 and "embedding model not found" in r.stderr
-    assert json.loads(cli("stats", "--json").stdout)["memories"] == 0
+    assert stored(cli) == 0
 
 
 def test_unloadable_embedding_model(cli, tmp_path):

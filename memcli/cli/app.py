@@ -51,10 +51,11 @@ class State:
         self.db = db
         self.embedder = embedder
 
-    def memory(self, out: Output):
+    def memory(self, out: Output, *, create: bool = False):
+        """Only `remember` creates a database; reading commands report a missing one."""
         from ..core import Memory
 
-        return Memory(self.db, embedder_spec=self.embedder, progress=out.info)
+        return Memory(self.db, embedder_spec=self.embedder, progress=out.info, create=create)
 
 
 def _version(value: bool):
@@ -132,7 +133,7 @@ def remember(
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
         inputs.append(RawInput("stdin", _read_stdin()))
-    with ctx.obj.memory(out) as mem:
+    with ctx.obj.memory(out, create=True) as mem:
         result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at)
     out.remembered(result)
 

@@ -19,19 +19,35 @@ class KeyOptions:
     context_after: int = 1
     context_chars: int = 600  # cap per neighbour, so a long neighbour does not drown the message itself
     embed_context: bool = False
+    date_in_context: bool = False  # add 'Friday 29 December 2023' to the context column
+
+
+def date_words(iso: str | None) -> str:
+    """Spell the event date out so 'December', '2023' or 'Friday' in a question can match it."""
+    if not iso:
+        return ""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(iso[:10], "%Y-%m-%d").strftime("%A %d %B %Y")
+    except ValueError:
+        return ""
 
 
 def label(msg: Message) -> str:
     return f"{msg.speaker}: {msg.text}" if msg.speaker else msg.text
 
 
-def build_keys(messages: list[Message], opts: KeyOptions) -> list[tuple[str, str, str]]:
-    """(key_text, fts_text, context) per message."""
+def build_keys(messages: list[Message], opts: KeyOptions,
+               times: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(key_text, fts_text, context) per message; `times` are the resolved event times, if known."""
     out = []
     for i, msg in enumerate(messages):
         own = label(msg)
         neighbours = messages[max(0, i - opts.context_before) : i] + messages[i + 1 : i + 1 + opts.context_after]
         context = "\n".join(label(n)[: opts.context_chars] for n in neighbours)
+        if opts.date_in_context and times:
+            context = (date_words(times[i]) + "\n" + context).strip()
         key = own
         if opts.embed_context and i > 0 and opts.context_before:
             key = label(messages[i - 1])[: opts.context_chars] + "\n" + own

@@ -40,7 +40,7 @@ def _create_private_file(path: Path) -> None:
         raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
 
 
-def connect(path: str | Path):
+def connect(path: str | Path, *, create: bool = True):
     """A raw sqlean connection with sqlite-vec loaded and memcli's pragmas set."""
     try:
         import sqlean
@@ -53,8 +53,10 @@ def connect(path: str | Path):
         path = Path(path).expanduser()
         if path.exists():
             _check_existing_file(path)
-        else:
+        elif create:
             _create_private_file(path)
+        else:
+            raise DatabaseError(f"no memory database at {path} yet ('memcli remember' creates it)")
     try:
         conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlean.Error as exc:
@@ -76,13 +78,13 @@ def connect(path: str | Path):
     return conn
 
 
-def open_database(path: str | Path):
+def open_database(path: str | Path, *, create: bool = True):
     """A migrated sqlite_utils.Database. Refuses SQLite files that memcli did not create."""
     import sqlite_utils
 
     from .schema import apply_migrations, is_foreign_database
 
-    conn = connect(path)
+    conn = connect(path, create=create)
     db = sqlite_utils.Database(conn)
     if is_foreign_database(db):
         conn.close()
