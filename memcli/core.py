@@ -44,9 +44,9 @@ class RememberResult:
 class RecallOptions:
     """Ranking knobs; defaults chosen on the REALTALK tuning split (bench/realtalk.py)."""
 
-    rrf_k: float = 60.0
+    rrf_k: float = 20.0
     weight_fts: float = 1.0
-    weight_vector: float = 1.0
+    weight_vector: float = 0.75
     depth: int = 100  # candidates taken from each list before fusion
     fts_weights: tuple[float, float] = (1.0, 0.3)  # bm25 column weights: message, context
     min_similarity: float = 0.2  # vector-only candidates below this are not relevant (abstain)
@@ -124,7 +124,8 @@ class Memory:
 
     # -- remember -----------------------------------------------------------------------------------------------
     def remember(self, inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
-                 tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic") -> RememberResult:
+                 tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic",
+                 progress: Callable[[int, int], None] | None = None) -> RememberResult:
         """Parse everything first, embed, then write it all in one transaction: all or nothing."""
         if not inputs:
             raise InputError("nothing to remember: give text, '-' for stdin, or --file")
@@ -163,7 +164,7 @@ class Memory:
         if to_embed:
             embedder = self.embedder
             store.check_embedding_model(embedder.model_id, embedder.dimension)
-            for d, vecs in zip(to_embed, embedder.embed_chunks([d.key_text for d in to_embed])):
+            for d, vecs in zip(to_embed, embedder.embed_chunks([d.key_text for d in to_embed], progress)):
                 vectors[d.content_hash] = vecs
 
         created_at = to_iso(now)

@@ -177,3 +177,11 @@ def test_help_and_version(cli):
     assert r.exit_code == 0 and "remember" in r.stdout and "recall" in r.stdout
     assert cli("--version").stdout.startswith("memcli ")
     assert cli("recall", "--help").exit_code == 0
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "memcli", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "remember" in r.stdout

@@ -156,3 +156,9 @@ def test_long_text_is_chunked_not_cut(db_path):
         n_chunks = mem.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         assert n_chunks > 1
         assert mem.recall("treasure buried oak")[0].text == body
+
+
+def test_remember_reports_embedding_progress(hash_memory):
+    calls = []
+    hash_memory.remember([RawInput("a", CHAT)], progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (4, 4)

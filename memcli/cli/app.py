@@ -133,8 +133,9 @@ def remember(
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
         inputs.append(RawInput("stdin", _read_stdin()))
-    with ctx.obj.memory(out, create=True) as mem:
-        result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at)
+    with ctx.obj.memory(out, create=True) as mem, out.progress("embedding") as advance:
+        result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
+                              progress=advance)
     out.remembered(result)
 
 
@@ -219,8 +220,8 @@ def reindex(ctx: typer.Context, json_out: JsonOpt = False, quiet: QuietOpt = Fal
       memcli --embedder ~/models/bge-small.gguf reindex
     """
     out = Output(json_out, quiet)
-    with ctx.obj.memory(out) as mem:
-        n = mem.reindex()
+    with ctx.obj.memory(out) as mem, out.progress("re-embedding") as advance:
+        n = mem.reindex(advance)
         stats = mem.stats()
     out.mapping({"reindexed": n, "embedding_model": stats["embedding_model"], "embedding_dim": stats["embedding_dim"]})
 

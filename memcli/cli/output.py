@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -39,6 +41,23 @@ class Output:
         """Progress and notes go to stderr so stdout stays parseable."""
         if not self.quiet:
             _console(stderr=True).print(safe(message), markup=False)
+
+    @contextmanager
+    def progress(self, description: str) -> Iterator:
+        """A progress bar on stderr when a person is watching; a no-op callback for pipes, cron and --quiet."""
+        if self.quiet or not sys.stderr.isatty():
+            yield lambda done, total: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=_console(stderr=True), transient=True) as bar:
+            task = bar.add_task(description, total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield advance
 
     def remembered(self, result) -> None:
         if self.json_mode:

@@ -2,8 +2,9 @@
 
 - key_text (embedded): 'Speaker: text'.
 - fts text: the same, so speaker names match.
-- context (second FTS column, lower weight): the neighbouring turns, because answers often sit in a reply
-  to the message that names the topic. The window is measured by bench/realtalk.py.
+- context (second FTS column, lower weight): the two turns before and after, because answers often sit in a
+  reply to the message that names the topic, plus the event date spelled out ('Friday 29 December 2023') so
+  a question naming a month or a weekday can match. Chosen with bench/grid.py; ablation in bench/realtalk.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from .parse import Message
 
 @dataclass(frozen=True)
 class KeyOptions:
-    context_before: int = 1
-    context_after: int = 1
+    context_before: int = 2
+    context_after: int = 2
     context_chars: int = 600  # cap per neighbour, so a long neighbour does not drown the message itself
     embed_context: bool = False
-    date_in_context: bool = False  # add 'Friday 29 December 2023' to the context column
+    date_in_context: bool = True  # add 'Friday 29 December 2023' to the context column
 
 
 def date_words(iso: str | None) -> str:

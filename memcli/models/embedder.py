@@ -31,8 +31,8 @@ class Embedder(ABC):
         """Split into pieces that fit the model window. The base embedder does not tokenize: whole text."""
         return [text]
 
-    def embed_chunks(self, texts: list[str]) -> list[np.ndarray]:
-        """One (n_chunks, dim) float32 array of unit vectors per input text."""
+    def embed_chunks(self, texts: list[str], progress=None) -> list[np.ndarray]:
+        """One (n_chunks, dim) float32 array of unit vectors per input text; progress(done, total) per batch."""
         pieces: list[str] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
@@ -43,6 +43,8 @@ class Embedder(ABC):
         for start in range(0, len(pieces), self.batch_size):
             batch = pieces[start : start + self.batch_size]
             vectors[start : start + len(batch)] = self._embed_batch(batch)
+            if progress:
+                progress(start + len(batch), len(pieces))
         vectors = _normalize(vectors)
         out: list[list[np.ndarray]] = [[] for _ in texts]
         for owner, vec in zip(owners, vectors):
