@@ -70,9 +70,14 @@ class Hit:
         return asdict(self)
 
 
-def content_hash(kind: str, scope: str, msg: Message) -> str:
-    """Identity of a memory: same text, speaker, stated time and id in the same scope is the same memory."""
-    payload = json.dumps([kind, scope, msg.speaker or "", msg.text, msg.occurred_at or "", msg.external_id or ""])
+def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = None) -> str:
+    """Identity of a memory: same text, speaker, stated time and id in the same scope is the same memory.
+
+    The stated time is the record's own or --at; the implicit 'now' is left out so that remembering the
+    same note twice does not store it twice.
+    """
+    when = msg.occurred_at or stated_time or ""
+    payload = json.dumps([kind, scope, msg.speaker or "", msg.text, when, msg.external_id or ""])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -132,7 +137,11 @@ class Memory:
         scope = _clean_label(scope, "scope")
         tags = sorted({_clean_label(t, "tag") for t in tags})
         now = now_utc()
-        default_time = to_iso(parse_time(at, now=now)) if at else to_iso(now)
+        try:
+            default_time = to_iso(parse_time(at, now=now)) if at else to_iso(now)
+        except ValueError as exc:
+            raise InputError(f"--at: {exc}") from None
+        stated_at = default_time if at else ""
 
         parsed = []
         for item in inputs:
@@ -148,12 +157,12 @@ class Memory:
         pending_hashes: dict[str, NewMemory] = {}
         for item, text, item_fmt, messages in parsed:
             sha = hashlib.sha256(text.encode()).hexdigest()
-            existing_source = store.find_source(sha, scope, item_fmt)
+            existing_source = store.find_source(sha, scope, item_fmt, stated_at)
             if existing_source is not None:
                 result.skipped_sources.append(existing_source)
                 result.existing.extend(store.source_memory_ids(existing_source))
                 continue
-            drafts = self._drafts(messages, scope, tags, kind, default_time)
+            drafts = self._drafts(messages, scope, tags, kind, default_time, stated_time=stated_at or None)
             plans.append((item, text, item_fmt, sha, messages, drafts))
             for d in drafts:
                 pending_hashes.setdefault(d.content_hash, d)
@@ -174,7 +183,8 @@ class Memory:
             ids_by_hash = dict(known)
             for item, text, item_fmt, sha, messages, drafts in plans:
                 source_id = store.insert_source(origin=item.origin, fmt=item_fmt, scope=scope, sha256=sha,
-                                                received_at=created_at, raw=text, n_messages=len(messages))
+                                                received_at=created_at, raw=text, n_messages=len(messages),
+                                                stated_at=stated_at)
                 result.sources.append(source_id)
                 for seq, (msg, draft) in enumerate(zip(messages, drafts)):
                     message_id = store.insert_message(source_id=source_id, seq=seq, speaker=msg.speaker,
@@ -193,7 +203,7 @@ class Memory:
         return result
 
     def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
-                default_time: str) -> list[NewMemory]:
+                default_time: str, stated_time: str | None = None) -> list[NewMemory]:
         times = []
         last_time = None
         for msg in messages:
@@ -203,7 +213,7 @@ class Memory:
         keys = build_keys(messages, self.key_options, times)
         return [
             NewMemory(kind=kind, text=msg.text, speaker=msg.speaker, scope=scope, occurred_at=when,
-                      content_hash=content_hash(kind, scope, msg), key_text=key_text, context=context,
+                      content_hash=content_hash(kind, scope, msg, stated_time), key_text=key_text, context=context,
                       fts_text=fts_text, tags=list(tags))
             for msg, when, (key_text, fts_text, context) in zip(messages, times, keys)
         ]

@@ -91,6 +91,7 @@ def test_stored_text_cannot_drive_the_terminal(cli):
         (["recall", "   "], None, "empty query"),
         (["recall"], None, "give a QUERY"),
         (["recall", "x", "--since", "someday"], None, "--since"),
+        (["remember", "--at", "someday", "x"], None, "--at"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_nonzero_exit(cli, args, stdin, message):

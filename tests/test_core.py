@@ -162,3 +162,29 @@ def test_remember_reports_embedding_progress(hash_memory):
     calls = []
     hash_memory.remember([RawInput("a", CHAT)], progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1] == (4, 4)
+
+
+def test_same_note_at_different_stated_times_is_two_memories(hash_memory):
+    hash_memory.remember([RawInput("a", "went running in the park")], at="2024-05-06")
+    hash_memory.remember([RawInput("a", "went running in the park")], at="2024-05-07")
+    again = hash_memory.remember([RawInput("a", "went running in the park")], at="2024-05-07")
+    assert hash_memory.stats()["memories"] == 2 and again.created == []
+
+
+def test_concurrent_first_open_migrates_once(db_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_count, args=(str(db_path),)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+
+
+def _open_and_count(path):
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.stats()

@@ -31,9 +31,10 @@ def _migrations():
                 sha256 TEXT NOT NULL,          -- of the raw content
                 received_at TEXT NOT NULL,
                 raw TEXT NOT NULL,             -- verbatim input
-                n_messages INTEGER NOT NULL
+                n_messages INTEGER NOT NULL,
+                stated_at TEXT NOT NULL DEFAULT '' -- --at given at ingest: same text at another time is new
             );
-            CREATE UNIQUE INDEX sources_sha_scope ON sources(sha256, scope, format);
+            CREATE UNIQUE INDEX sources_identity ON sources(sha256, scope, format, stated_at);
             CREATE TABLE messages (
                 id INTEGER PRIMARY KEY,
                 source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -100,9 +101,18 @@ def _run_statements(db, script: str) -> None:
 
 
 def apply_migrations(db) -> None:
+    """Under BEGIN IMMEDIATE, so two processes opening a new database at once migrate it once, in turn."""
     migrations = _migrations()
-    if migrations.pending(db):
-        migrations.apply(db)
+    if not migrations.pending(db):
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        if migrations.pending(db):  # another process may have migrated while we waited for the lock
+            migrations.apply(db)  # each migration nests as a savepoint inside this transaction
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 def is_foreign_database(db) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,8 +133,9 @@ class Store:
         self.ensure_embedding_model(model_id, dim)
 
     # -- ingest -------------------------------------------------------------------------------------------------
-    def find_source(self, sha256: str, scope: str, fmt: str) -> int | None:
-        row = self._one("SELECT id FROM sources WHERE sha256 = ? AND scope = ? AND format = ?", [sha256, scope, fmt])
+    def find_source(self, sha256: str, scope: str, fmt: str, stated_at: str = "") -> int | None:
+        row = self._one("SELECT id FROM sources WHERE sha256 = ? AND scope = ? AND format = ? AND stated_at = ?",
+                        [sha256, scope, fmt, stated_at])
         return row[0] if row else None
 
     def source_memory_ids(self, source_id: int) -> list[int]:
@@ -147,10 +147,11 @@ class Store:
         return [r[0] for r in rows]
 
     def insert_source(self, *, origin: str, fmt: str, scope: str, sha256: str, received_at: str, raw: str,
-                      n_messages: int) -> int:
+                      n_messages: int, stated_at: str = "") -> int:
         cur = self.conn.execute(
-            "INSERT INTO sources(origin, format, scope, sha256, received_at, raw, n_messages) VALUES (?,?,?,?,?,?,?)",
-            [origin, fmt, scope, sha256, received_at, raw, n_messages],
+            "INSERT INTO sources(origin, format, scope, sha256, received_at, raw, n_messages, stated_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [origin, fmt, scope, sha256, received_at, raw, n_messages, stated_at],
         )
         return cur.lastrowid
 
@@ -304,7 +305,3 @@ class Store:
             "chunks": n("SELECT count(*) FROM chunks"),
         }
         return out
-
-    def tags_json(self, memory_id: int) -> str:
-        return json.dumps([r[0] for r in self.conn.execute(
-            "SELECT tag FROM memory_tags WHERE memory_id = ? ORDER BY tag", [memory_id])])
