@@ -99,7 +99,7 @@ class LlamaEmbedder(Embedder):
         self.model_id = model_id or f"gguf:{path.stem}:{_file_fingerprint(path)}"
         self.dimension = int(self._llm.n_embd())
         self.window = n_ctx - 2
-        self.batch_size = 32
+        self.batch_size = 16  # measured: 16 texts per embed() call beats 32 and 64 on 2 cores
 
     def _tokens(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False)
