@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .auditing import AuditMixin
 from .errors import InputError
+from .lifecycle import LifecycleMixin
 from .ingest.keys import KeyOptions, build_keys
 from .ingest.parse import Message, decode, parse
 from .paths import default_db_path
@@ -38,6 +41,7 @@ class RememberResult:
     sources: list[int] = field(default_factory=list)
     skipped_sources: list[int] = field(default_factory=list)
     messages: int = 0
+    flagged: dict[int, list[dict]] = field(default_factory=dict)  # new memories the scanner flagged
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Hit:
     created_at: str
     sources: list[dict]
     match: dict
+    flags: list[dict] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -81,10 +86,11 @@ def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Memory:
+class Memory(LifecycleMixin, AuditMixin):
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
-                 recall_options: RecallOptions | None = None, db=None, create: bool = True):
+                 recall_options: RecallOptions | None = None, db=None, create: bool = True,
+                 actor: str | None = None):
         self.path = Path(path) if path not in (None, ":memory:") else path
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -94,6 +100,7 @@ class Memory:
         self._progress = progress
         self.key_options = key_options or KeyOptions()
         self.recall_options = recall_options or RecallOptions()
+        self.actor = actor or os.environ.get("MEMCLI_ACTOR") or "user"
 
     # -- lazily opened resources ------------------------------------------------------------------------------
     @property
@@ -177,9 +184,11 @@ class Memory:
                 vectors[d.content_hash] = vecs
 
         created_at = to_iso(now)
+        from .scan import scan
+
         with store.transaction():
             if to_embed:
-                store.ensure_embedding_model(self.embedder.model_id, self.embedder.dimension)
+                self._ensure_model(store, created_at)
             ids_by_hash = dict(known)
             for item, text, item_fmt, sha, messages, drafts in plans:
                 source_id = store.insert_source(origin=item.origin, fmt=item_fmt, scope=scope, sha256=sha,
@@ -196,11 +205,29 @@ class Memory:
                         memory_id = store.insert_memory(draft, created_at, vectors[draft.content_hash])
                         ids_by_hash[draft.content_hash] = memory_id
                         result.created.append(memory_id)
+                        findings = [f.to_json() for f in scan(draft.text)]
+                        if findings:  # marked and reported, never silently dropped
+                            store.set_flags(memory_id, findings)
+                            result.flagged[memory_id] = findings
                     elif memory_id not in result.created and memory_id not in result.existing:
                         result.existing.append(memory_id)
                     store.link_message(memory_id, message_id)
                     store.add_tags(memory_id, draft.tags)
+            if result.created or result.sources:
+                store.audit.append(at=created_at, actor=self.actor, op="remember",
+                                   memory_ids=result.created + result.existing,
+                                   detail={"created": len(result.created), "existing": len(result.existing),
+                                           "sources": result.sources, "messages": result.messages,
+                                           "scope": scope, "tags": tags, "flagged": sorted(result.flagged)})
         return result
+
+    def _ensure_model(self, store: Store, now: str) -> None:
+        """Record the embedding model on first use, audited as a model change."""
+        first = store.embedding_model() is None
+        store.ensure_embedding_model(self.embedder.model_id, self.embedder.dimension)
+        if first:
+            store.audit.append(at=now, actor=self.actor, op="model", memory_ids=[],
+                               detail={"embedding_model": self.embedder.model_id, "dim": self.embedder.dimension})
 
     def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
                 default_time: str, stated_time: str | None = None) -> list[NewMemory]:
@@ -260,9 +287,19 @@ class Memory:
                     "similarity": None if f.memory_id not in similarity else round(similarity[f.memory_id], 4),
                     "bm25": None if f.memory_id not in bm25 else round(bm25[f.memory_id], 4),
                 },
+                flags=rec["flags"],
             ))
-        if touch and hits:
-            store.touch([h.id for h in hits], to_iso(now_utc()))
+        if (touch and hits) or self.recall_logging():
+            now = to_iso(now_utc())
+            with store.transaction():
+                if touch:
+                    store.touch([h.id for h in hits], now)
+                if self.recall_logging():
+                    # The query itself is not logged: a digest is enough to match accesses, and a logged query
+                    # would keep words of memories the user later forgets.
+                    store.audit.append(at=now, actor=self.actor, op="recall", memory_ids=[h.id for h in hits],
+                                       detail={"query_sha256": hashlib.sha256(query.encode()).hexdigest(),
+                                               "hits": len(hits), "touched": touch})
         return hits
 
     # -- maintenance --------------------------------------------------------------------------------------------
@@ -280,10 +317,15 @@ class Memory:
             if progress:
                 progress(done, total)
         with store.transaction():
+            previous = store.embedding_model()
             store.reset_vectors(embedder.model_id, embedder.dimension)
             for batch in batches:
                 for mid, v in batch:
                     store.add_vectors(mid, v)
+            store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="reindex", memory_ids=[],
+                               detail={"from": list(previous) if previous else None,
+                                       "embedding_model": embedder.model_id, "dim": embedder.dimension,
+                                       "memories": done})
         return done
 
     def stats(self) -> dict:

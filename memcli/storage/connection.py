@@ -71,6 +71,7 @@ def connect(path: str | Path, *, create: bool = True):
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted text is overwritten, not left in free space
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlean.DatabaseError as exc:
         conn.close()

@@ -90,14 +90,61 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m002_forget_audit(db):
+        _run_statements(
+            db,
+            """
+            ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE memories ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE memories ADD COLUMN flags TEXT;   -- JSON list of scanner findings, NULL when clean
+            ALTER TABLE sources ADD COLUMN redacted_at TEXT; -- raw dropped because part of it was forgotten
+            CREATE TABLE memory_links (
+                memory_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+                relation TEXT NOT NULL,        -- derived_from | merged_into | superseded_by
+                target_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+                PRIMARY KEY (memory_id, relation, target_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX memory_links_target ON memory_links(target_id, relation);
+            CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                op TEXT NOT NULL,
+                memory_ids TEXT NOT NULL,      -- JSON list; ids and hashes only, never memory text
+                detail TEXT NOT NULL,          -- canonical JSON
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL
+            );
+            CREATE INDEX audit_log_op ON audit_log(op, at);
+            CREATE TABLE audit_memories (
+                audit_id INTEGER NOT NULL REFERENCES audit_log(id),
+                memory_id INTEGER NOT NULL,    -- no foreign key: the record outlives a forgotten memory
+                PRIMARY KEY (memory_id, audit_id)
+            ) WITHOUT ROWID;
+            CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+            CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+            INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1)
+            """,
+        )
+
     return migrations
 
 
 def _run_statements(db, script: str) -> None:
-    """executescript() would COMMIT the migration's transaction; run statements one by one instead."""
-    for statement in script.split(";\n"):
-        if statement.strip():
-            db.execute(statement)
+    """executescript() would COMMIT the migration's transaction; run complete statements one by one instead."""
+    import sqlean
+
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlean.complete_statement(pending):
+            db.execute(pending)
+            pending = ""
+    if pending.strip():
+        db.execute(pending)
 
 
 def apply_migrations(db) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ModelError
+from .audit import AuditLog
 
 META_MODEL = "embedding_model"
 META_DIM = "embedding_dim"
@@ -69,6 +71,7 @@ class Store:
     def __init__(self, db):
         self.db = db
         self.conn = db.conn
+        self.audit = AuditLog(db.conn)
 
     # -- transactions -------------------------------------------------------------------------------------------
     @contextmanager
@@ -253,9 +256,10 @@ class Store:
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             cols = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength",
-                    "recall_count", "last_recalled_at", "status")
+                    "recall_count", "last_recalled_at", "status", "flags")
             for row in self.conn.execute(f"SELECT {', '.join(cols)} FROM memories WHERE id IN ({marks})", part):
                 rec = dict(zip(cols, row))
+                rec["flags"] = json.loads(rec["flags"]) if rec["flags"] else None
                 rec["tags"] = []
                 rec["sources"] = []
                 out[rec["id"]] = rec
@@ -274,14 +278,11 @@ class Store:
 
     def touch(self, ids: Sequence[int], now: str) -> None:
         """Reinforce on recall: count, last-recalled time, and strength (which slows forgetting)."""
-        if not ids:
-            return
-        with self.transaction():
-            self.conn.executemany(
-                "UPDATE memories SET recall_count = recall_count + 1, last_recalled_at = ?, "
-                "strength = strength + 1.0 WHERE id = ?",
-                [(now, i) for i in ids],
-            )
+        self.conn.executemany(
+            "UPDATE memories SET recall_count = recall_count + 1, last_recalled_at = ?, "
+            "strength = strength + 1.0 WHERE id = ?",
+            [(now, i) for i in ids],
+        )
 
     def iter_memory_keys(self, batch: int = 256) -> Iterator[list[tuple[int, str]]]:
         last = 0
@@ -305,3 +306,219 @@ class Store:
             "chunks": n("SELECT count(*) FROM chunks"),
         }
         return out
+
+    # -- selection, status, links -----------------------------------------------------------------------------
+    def select_ids(self, sel: "Selection") -> list[int]:
+        where, params = sel.sql("m")
+        return [r[0] for r in self.conn.execute(f"SELECT m.id FROM memories m WHERE {where} ORDER BY m.id", params)]
+
+    def retention_rows(self, ids: Sequence[int]) -> list[tuple[int, str, str | None, float, int]]:
+        """(id, created_at, last_recalled_at, strength, pinned) for the forgetting curve."""
+        out = []
+        for part in _parts(ids):
+            out += self.conn.execute(
+                "SELECT id, created_at, last_recalled_at, strength, pinned FROM memories "
+                f"WHERE id IN ({','.join('?' * len(part))})", part).fetchall()
+        return out
+
+    def content_hashes(self, ids: Sequence[int]) -> dict[int, str]:
+        out = {}
+        for part in _parts(ids):
+            out.update(self.conn.execute(
+                f"SELECT id, content_hash FROM memories WHERE id IN ({','.join('?' * len(part))})", part).fetchall())
+        return out
+
+    def set_status(self, ids: Sequence[int], status: str, *, only_from: Sequence[str] | None = None) -> list[int]:
+        """Change status; returns the ids that actually changed."""
+        changed = []
+        for i in ids:
+            row = self._one("SELECT status FROM memories WHERE id = ?", [i])
+            if row is None or row[0] == status or (only_from is not None and row[0] not in only_from):
+                continue
+            self.conn.execute("UPDATE memories SET status = ? WHERE id = ?", [status, i])
+            changed.append(i)
+        return changed
+
+    def set_pinned(self, ids: Sequence[int], pinned: bool) -> list[int]:
+        changed = []
+        for i in ids:
+            cur = self.conn.execute("UPDATE memories SET pinned = ? WHERE id = ? AND pinned != ?",
+                                    [int(pinned), i, int(pinned)])
+            if cur.rowcount:
+                changed.append(i)
+        return changed
+
+    def set_flags(self, memory_id: int, flags: list[dict] | None) -> None:
+        self.conn.execute("UPDATE memories SET flags = ? WHERE id = ?",
+                          [json.dumps(flags) if flags else None, memory_id])
+
+    def add_link(self, memory_id: int, relation: str, target_id: int) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO memory_links(memory_id, relation, target_id) VALUES (?, ?, ?)",
+                          [memory_id, relation, target_id])
+
+    def links(self, memory_id: int) -> dict[str, list[tuple[str, int]]]:
+        """{'out': [(relation, target)], 'in': [(relation, source)]}"""
+        out = self.conn.execute("SELECT relation, target_id FROM memory_links WHERE memory_id = ? ORDER BY 2",
+                                [memory_id]).fetchall()
+        inc = self.conn.execute("SELECT relation, memory_id FROM memory_links WHERE target_id = ? ORDER BY 2",
+                                [memory_id]).fetchall()
+        return {"out": [tuple(r) for r in out], "in": [tuple(r) for r in inc]}
+
+    def active_texts(self, batch: int = 500) -> Iterator[list[tuple[int, str, str]]]:
+        """(id, text, status) of every memory, for the scanner."""
+        last = 0
+        while True:
+            rows = self.conn.execute("SELECT id, text, status FROM memories WHERE id > ? ORDER BY id LIMIT ?",
+                                     [last, batch]).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def message_evidence(self, memory_id: int) -> list[dict]:
+        cols = ("message_row", "source_id", "seq", "speaker", "text", "occurred_at", "message_id", "origin",
+                "format", "received_at")
+        rows = self.conn.execute(
+            "SELECT msg.id, msg.source_id, msg.seq, msg.speaker, msg.text, msg.occurred_at, msg.external_id, "
+            "s.origin, s.format, s.received_at FROM memory_messages mm JOIN messages msg ON msg.id = mm.message_id "
+            "JOIN sources s ON s.id = msg.source_id WHERE mm.memory_id = ? ORDER BY msg.source_id, msg.seq",
+            [memory_id])
+        return [dict(zip(cols, r)) for r in rows]
+
+    def memory_row(self, memory_id: int) -> dict | None:
+        cur = self.conn.execute("SELECT * FROM memories WHERE id = ?", [memory_id])
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+    # -- erasure ------------------------------------------------------------------------------------------------
+    def erase(self, ids: Sequence[int], now: str) -> dict:
+        """Delete memories and everything that would keep their text: FTS rows (the FTS table has secure-delete
+        on), vectors, provenance, messages, raw source text, and derived memories built only from them. Derived
+        memories that also rest on surviving memories are marked stale. Call inside a transaction."""
+        doomed = set(ids)
+        stale: set[int] = set()
+        while True:  # closure over derived_from
+            grew = False
+            for part in _parts(sorted(doomed)):
+                marks = ",".join("?" * len(part))
+                for (derived,) in self.conn.execute(
+                    f"SELECT DISTINCT memory_id FROM memory_links WHERE relation = 'derived_from' "
+                    f"AND target_id IN ({marks})", part).fetchall():
+                    if derived in doomed:
+                        continue
+                    targets = {t for (t,) in self.conn.execute(
+                        "SELECT target_id FROM memory_links WHERE memory_id = ? AND relation = 'derived_from'",
+                        [derived])}
+                    if targets <= doomed:
+                        doomed.add(derived)
+                        stale.discard(derived)
+                        grew = True
+                    else:
+                        stale.add(derived)
+            if not grew:
+                break
+        derived_deleted = sorted(doomed - set(ids))
+        doomed_list = sorted(doomed)
+        message_ids: set[int] = set()
+        source_ids: set[int] = set()
+        model = self.embedding_model()
+        # sqlite-vec 0.1.9 clears a deleted vector's bytes itself (checked by the raw-bytes test); overwriting
+        # with zeros first keeps that guarantee if a version only flags the slot.
+        zero = np.zeros(model[1], dtype=np.float32).tobytes() if model else None
+        for part in _parts(doomed_list):
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT mm.message_id, msg.source_id FROM memory_messages mm JOIN messages msg "
+                f"ON msg.id = mm.message_id WHERE mm.memory_id IN ({marks})", part).fetchall()
+            message_ids.update(r[0] for r in rows)
+            source_ids.update(r[1] for r in rows)
+            chunk_ids = [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE memory_id IN ({marks})", part)]
+            if zero is not None:
+                for cid in chunk_ids:
+                    self.conn.execute("UPDATE vec_chunks SET embedding = ? WHERE rowid = ?", [zero, cid])
+                    self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
+            self.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)  # cascades tags, links
+        # Messages no surviving memory points to go too (a re-ingested message may still back a survivor).
+        for part in _parts(sorted(message_ids)):
+            marks = ",".join("?" * len(part))
+            self.conn.execute(
+                f"DELETE FROM messages WHERE id IN ({marks}) "
+                "AND NOT EXISTS (SELECT 1 FROM memory_messages mm WHERE mm.message_id = messages.id)", part)
+        sources_deleted, sources_redacted = [], []
+        for sid in sorted(source_ids):
+            left = self._one("SELECT count(*) FROM messages WHERE source_id = ?", [sid])[0]
+            if left == 0:
+                self.conn.execute("DELETE FROM sources WHERE id = ?", [sid])
+                sources_deleted.append(sid)
+            else:
+                # The raw input still contains the forgotten messages: drop it; surviving messages keep
+                # their verbatim text in the messages table.
+                self.conn.execute("UPDATE sources SET raw = '', redacted_at = ? WHERE id = ?", [now, sid])
+                sources_redacted.append(sid)
+        for part in _parts(sorted(stale)):
+            self.conn.execute(f"UPDATE memories SET stale = 1 WHERE id IN ({','.join('?' * len(part))})", part)
+        return {"derived_deleted": derived_deleted, "derived_stale": sorted(stale),
+                "sources_deleted": sources_deleted, "sources_redacted": sources_redacted,
+                "erased_ids": doomed_list}
+
+    def scrub_files(self) -> bool:
+        """After an erasure commits: fold the WAL into the database and truncate it, so old page images holding
+        forgotten text do not linger in the -wal file. False if a reader kept the checkpoint from finishing."""
+        busy, _log, _ckpt = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
+
+    def stats_by(self) -> dict:
+        def group(col: str) -> dict:
+            return dict(self.conn.execute(f"SELECT {col}, count(*) FROM memories GROUP BY {col} ORDER BY {col}"))
+
+        return {"by_kind": group("kind"), "by_scope": group("scope"), "by_status": group("status"),
+                "flagged": self._one("SELECT count(*) FROM memories WHERE flags IS NOT NULL")[0],
+                "stale": self._one("SELECT count(*) FROM memories WHERE stale = 1")[0],
+                "pinned": self._one("SELECT count(*) FROM memories WHERE pinned = 1")[0],
+                "audit_records": self._one("SELECT count(*) FROM audit_log")[0]}
+
+
+def _parts(ids: Sequence[int], size: int = 500):
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+@dataclass
+class Selection:
+    """What `forget` (and archive) acts on. Criteria combine with AND."""
+
+    ids: Sequence[int] = ()
+    scope: str | None = None
+    tags: Sequence[str] = ()
+    before: str | None = None
+    after: str | None = None
+    time_field: str = "occurred_at"  # or created_at
+    source_id: int | None = None
+
+    def sql(self, alias: str = "m") -> tuple[str, list]:
+        if self.time_field not in ("occurred_at", "created_at"):
+            raise ValueError(f"bad time field {self.time_field!r}")
+        clauses, params = ["1=1"], []
+        if self.ids:
+            clauses.append(f"{alias}.id IN ({','.join('?' * len(self.ids))})")
+            params.extend(int(i) for i in self.ids)
+        if self.scope is not None:
+            clauses.append(f"{alias}.scope = ?")
+            params.append(self.scope)
+        for tag in self.tags:
+            clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
+            params.append(tag)
+        if self.before:
+            clauses.append(f"{alias}.{self.time_field} < ?")
+            params.append(self.before)
+        if self.after:
+            clauses.append(f"{alias}.{self.time_field} >= ?")
+            params.append(self.after)
+        if self.source_id is not None:
+            clauses.append(f"EXISTS (SELECT 1 FROM memory_messages mm JOIN messages msg ON msg.id = mm.message_id "
+                           f"WHERE mm.memory_id = {alias}.id AND msg.source_id = ?)")
+            params.append(self.source_id)
+        return " AND ".join(clauses), params

@@ -1,0 +1,109 @@
+"""The append-only, hash-chained audit log.
+
+Each record's hash is SHA-256 over its canonical JSON (id, time, actor, operation, memory ids, detail) followed by
+the previous record's hash, so editing, deleting or reordering any record breaks every hash after it.
+Records hold ids and content hashes, never memory text: forgetting must not leave the text behind here.
+Triggers refuse UPDATE and DELETE on the table; `verify` catches what bypasses them (a raw file edit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+GENESIS = "0" * 64
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(record_id: int, at: str, actor: str, op: str, memory_ids: str, detail: str, prev_hash: str) -> str:
+    body = canonical({"id": record_id, "at": at, "actor": actor, "op": op,
+                      "memory_ids": json.loads(memory_ids), "detail": json.loads(detail)})
+    return hashlib.sha256((body + prev_hash).encode()).hexdigest()
+
+
+@dataclass
+class AuditRecord:
+    id: int
+    at: str
+    actor: str
+    op: str
+    memory_ids: list[int]
+    detail: dict
+    hash: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "at": self.at, "actor": self.actor, "op": self.op, "memory_ids": self.memory_ids,
+                "detail": self.detail, "hash": self.hash}
+
+
+_COLS = "id, at, actor, op, memory_ids, detail, hash"
+
+
+def _record(row) -> AuditRecord:
+    return AuditRecord(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6])
+
+
+class AuditLog:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def append(self, *, at: str, actor: str, op: str, memory_ids: Sequence[int], detail: dict) -> int:
+        """Call inside the transaction that makes the change, so the change and its record commit together."""
+        last = self.conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        record_id = (last[0] + 1) if last else 1
+        prev = last[1] if last else GENESIS
+        ids_json = json.dumps(sorted({int(i) for i in memory_ids}))
+        detail_json = canonical(detail)
+        h = record_hash(record_id, at, actor, op, ids_json, detail_json, prev)
+        self.conn.execute(
+            "INSERT INTO audit_log(id, at, actor, op, memory_ids, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
+            [record_id, at, actor, op, ids_json, detail_json, prev, h],
+        )
+        self.conn.executemany("INSERT INTO audit_memories(audit_id, memory_id) VALUES (?, ?)",
+                              [(record_id, m) for m in json.loads(ids_json)])
+        return record_id
+
+    def records(self, *, op: str | None = None, since: str | None = None, memory_id: int | None = None,
+                limit: int | None = None) -> list[AuditRecord]:
+        clauses, params = ["1=1"], []
+        if op:
+            clauses.append("op = ?")
+            params.append(op)
+        if since:
+            clauses.append("at >= ?")
+            params.append(since)
+        if memory_id is not None:
+            clauses.append("id IN (SELECT audit_id FROM audit_memories WHERE memory_id = ?)")
+            params.append(memory_id)
+        sql = f"SELECT {_COLS} FROM audit_log WHERE {' AND '.join(clauses)} ORDER BY id"
+        rows = [_record(r) for r in self.conn.execute(sql, params)]
+        return rows[-limit:] if limit else rows
+
+    def verify(self) -> tuple[int, int | None, str]:
+        """(records checked, first broken id or None, reason)."""
+        prev = GENESIS
+        expected_id = 1
+        n = 0
+        for row in self.conn.execute(
+            "SELECT id, at, actor, op, memory_ids, detail, prev_hash, hash FROM audit_log ORDER BY id"
+        ):
+            n += 1
+            rid, at, actor, op, ids_json, detail_json, prev_hash, h = row
+            if rid != expected_id:
+                return n, rid, f"record {expected_id} is missing (next is {rid})"
+            if prev_hash != prev:
+                return n, rid, "previous-hash link does not match the record before it"
+            try:
+                recomputed = record_hash(rid, at, actor, op, ids_json, detail_json, prev)
+            except (ValueError, TypeError):
+                return n, rid, "record is not valid JSON"
+            if recomputed != h:
+                return n, rid, "record content does not match its hash"
+            prev = h
+            expected_id += 1
+        return n, None, "ok"
