@@ -89,6 +89,7 @@ class LifecycleMixin:
                 store.audit.append(at=now, actor=self.actor, op="archive", memory_ids=changed, detail={})
                 return ForgetResult(ids=changed, archived=True)
             erased = store.erase(ids, now)
+            self._rebuild_context(erased["sources_redacted"])
             all_ids = erased["erased_ids"]
             store.audit.append(at=now, actor=self.actor, op="forget", memory_ids=all_ids, detail={
                 "content_hashes": {str(k): v for k, v in sorted(hashes.items())},
@@ -99,6 +100,24 @@ class LifecycleMixin:
         return ForgetResult(ids=ids, derived_deleted=erased["derived_deleted"],
                             derived_stale=erased["derived_stale"], sources_deleted=erased["sources_deleted"],
                             sources_redacted=erased["sources_redacted"], files_scrubbed=scrubbed)
+
+    def _rebuild_context(self, source_ids: Sequence[int]) -> None:
+        """Neighbours carry each other's text in their context keys; after a forget, rebuild the keys of the
+        messages left in each touched source so no neighbour still holds the forgotten words."""
+        from .ingest.keys import build_keys
+        from .ingest.parse import Message
+
+        store = self.store
+        for sid in source_ids:
+            rows = store.source_neighbourhood(sid)
+            messages = [Message(text=r["text"], speaker=r["speaker"], occurred_at=r["occurred_at"],
+                                external_id=r["external_id"]) for r in rows]
+            keys = build_keys(messages, self.key_options, [r["memory_occurred_at"] for r in rows])
+            for row, (key_text, fts_text, context) in zip(rows, keys):
+                if context != row["context"]:
+                    store.update_keys(row["memory_id"], fts_text, context)
+                if key_text != row["key_text"]:  # only when keys embed neighbours (KeyOptions.embed_context)
+                    store.replace_vectors(row["memory_id"], key_text, self.embedder.embed_chunks([key_text])[0])
 
     def restore(self, ids: Sequence[int]) -> list[int]:
         """Archived or quarantined memories become recallable again."""

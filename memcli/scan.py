@@ -55,7 +55,7 @@ _RULES: list[tuple[str, str, re.Pattern]] = [
         r"\brm\s+-(?:rf|fr|r\s+-f|f\s+-r)\s+(?:--no-preserve-root\s+)?(?:/|~|\$HOME|\*)(?:\s|$)|:\(\)\s*\{\s*:\|:&\s*\};:"
         r"|\bmkfs\.\w+\s+/dev/|\bdd\s+if=/dev/(?:zero|random|urandom)\s+of=/dev/", _I)),
     ("injection", "exfiltrate", re.compile(
-        r"\b(?:send|post|upload|forward|exfiltrate|leak)\b[^.\n]{0,80}\b(?:memories|conversation|chat history|"
+        r"\b(?:send|post|upload|forward|e-?mail|mail|exfiltrate|leak)\b[^.\n]{0,80}\b(?:memories|conversation|chat history|"
         r"credentials|passwords?|api keys?|secrets?|ssh keys?)\b[^.\n]{0,80}(?:https?://|\bto\s+\S+@\S+)", _I)),
     ("hidden", "zero-width", re.compile("[\u200b\u200c\u200d\u2060\u2062\u2063\u2064\ufeff]")),
     ("hidden", "bidi-override", re.compile("[\u202a-\u202e\u2066-\u2069]")),

@@ -47,15 +47,16 @@ app.add_typer(models_app, name="models")
 
 
 class State:
-    def __init__(self, db: Optional[Path], embedder: Optional[str]):
+    def __init__(self, db: Optional[Path], embedder: Optional[str], actor: Optional[str] = None):
         self.db = db
         self.embedder = embedder
+        self.actor = actor
 
     def memory(self, out: Output, *, create: bool = False):
         """Only `remember` creates a database; reading commands report a missing one."""
         from ..core import Memory
 
-        return Memory(self.db, embedder_spec=self.embedder, progress=out.info, create=create)
+        return Memory(self.db, embedder_spec=self.embedder, progress=out.info, create=create, actor=self.actor)
 
 
 def _version(value: bool):
@@ -71,10 +72,11 @@ def main_callback(
     ctx: typer.Context,
     db: Annotated[Optional[Path], typer.Option("--db", envvar="MEMCLI_DB", help="Database file (default: per-user data dir).")] = None,
     embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="MEMCLI_EMBEDDER", help="GGUF embedding model path (default: all-MiniLM-L6-v2).")] = None,
+    actor: Annotated[Optional[str], typer.Option("--actor", envvar="MEMCLI_ACTOR", help="Who is acting, for the audit log (default: user; e.g. cron).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ):
     """Remember text, chats and transcripts; recall them by meaning and words. All local, no API key."""
-    ctx.obj = State(db, embedder)
+    ctx.obj = State(db, embedder, actor)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -137,6 +139,9 @@ def remember(
         result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
                               progress=advance)
     out.remembered(result)
+    for memory_id, findings in sorted(result.flagged.items()):
+        rules = ", ".join(f"{f['kind']}:{f['rule']}" for f in findings)
+        out.warn(f"memory {memory_id} flagged ({rules}); stored and marked. Review: memcli audit show {memory_id}")
 
 
 def _filters(scope, tag, kind, since, until):
@@ -276,6 +281,9 @@ def models_show(ctx: typer.Context, json_out: JsonOpt = False):
         path = minilm.gguf_path()
         out.mapping({"embedder": minilm.MODEL_ID, "path": str(path), "prepared": minilm.is_prepared(path),
                      "dimension": minilm.DIMENSION})
+
+
+from . import audit_cmds, forget_cmds  # noqa: E402,F401  (register their commands on `app`)
 
 
 def main():

@@ -26,7 +26,7 @@ def safe(text: str | None) -> str:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)  # messages on stderr are never wrapped
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Output:
         """Progress and notes go to stderr so stdout stays parseable."""
         if not self.quiet:
             _console(stderr=True).print(safe(message), markup=False)
+
+    def warn(self, message: str) -> None:
+        """Warnings show even with --quiet and --json: they are about the data, not chatter."""
+        _console(stderr=True).print("memcli: warning: " + safe(message), markup=False)
 
     @contextmanager
     def progress(self, description: str) -> Iterator:

@@ -463,6 +463,30 @@ class Store:
                 "sources_deleted": sources_deleted, "sources_redacted": sources_redacted,
                 "erased_ids": doomed_list}
 
+    def replace_vectors(self, memory_id: int, key_text: str, vectors: np.ndarray) -> None:
+        for (cid,) in self.conn.execute("SELECT id FROM chunks WHERE memory_id = ?", [memory_id]).fetchall():
+            self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
+        self.conn.execute("DELETE FROM chunks WHERE memory_id = ?", [memory_id])
+        self.conn.execute("UPDATE memories SET key_text = ? WHERE id = ?", [key_text, memory_id])
+        self.add_vectors(memory_id, vectors)
+
+    def source_neighbourhood(self, source_id: int) -> list[dict]:
+        """A source's remaining messages in order, each with the memory it backs (for rebuilding context keys)."""
+        cols = ("seq", "speaker", "text", "occurred_at", "external_id", "memory_id", "memory_occurred_at",
+                "context", "key_text")
+        rows = self.conn.execute(
+            "SELECT msg.seq, msg.speaker, msg.text, msg.occurred_at, msg.external_id, m.id, m.occurred_at, "
+            "m.context, m.key_text FROM messages msg JOIN memory_messages mm ON mm.message_id = msg.id "
+            "JOIN memories m ON m.id = mm.memory_id WHERE msg.source_id = ? ORDER BY msg.seq", [source_id])
+        return [dict(zip(cols, r)) for r in rows]
+
+    def update_keys(self, memory_id: int, fts_text: str, context: str) -> None:
+        """Replace a memory's full-text keys (the FTS table has secure-delete, so the old row's terms go)."""
+        self.conn.execute("UPDATE memories SET context = ? WHERE id = ?", [context, memory_id])
+        self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
+        self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
+                          [memory_id, fts_text, context])
+
     def scrub_files(self) -> bool:
         """After an erasure commits: fold the WAL into the database and truncate it, so old page images holding
         forgotten text do not linger in the -wal file. False if a reader kept the checkpoint from finishing."""

@@ -1,0 +1,161 @@
+"""memcli audit: log, show, verify, stats, scan, recall-log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MemcliError
+from .app import JsonOpt, MemcliGroup, app
+from .output import Output, safe
+
+audit_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+                        help="Where memories came from and who changed them: log, show, verify, stats, scan.")
+app.add_typer(audit_app, name="audit")
+
+
+class ChainBroken(MemcliError):
+    """audit verify found a record that does not match the chain."""
+
+
+def _detail(detail: dict) -> str:
+    return safe(json.dumps(detail, ensure_ascii=False, sort_keys=True))
+
+
+@audit_app.command("log")
+def audit_log(
+    ctx: typer.Context,
+    op: Annotated[Optional[str], typer.Option("--op", help="remember|forget|archive|restore|recall|reindex|model|quarantine|pin|unpin|derive|config")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Records at or after this time ('7d', ISO-8601).")] = None,
+    memory: Annotated[Optional[int], typer.Option("--memory", help="Only records that touched this memory id.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the last N records.")] = None,
+    json_out: JsonOpt = False,
+):
+    """The append-only audit log, oldest first (ids and hashes only, never memory text).
+
+    Example:
+      memcli audit log --op forget --since 30d --json
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        records = mem.audit_log(op=op, since=since, memory_id=memory, limit=limit)
+    if json_out:
+        out.emit_json([r.to_json() for r in records])
+        return
+    for r in records:
+        ids = ",".join(map(str, r.memory_ids[:10])) + (f" +{len(r.memory_ids) - 10}" if len(r.memory_ids) > 10 else "")
+        print(f"{r.id:>6}  {r.at}  {safe(r.actor):<8} {r.op:<10} [{ids}] {_detail(r.detail)[:160]}")
+
+
+@audit_app.command("show")
+def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help="Memory id.")],
+               json_out: JsonOpt = False):
+    """The full story of one memory: source and message ids, verbatim evidence, links, every audit record.
+
+    Example:
+      memcli audit show 12
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        story = mem.audit_show(memory_id)
+    if json_out:
+        out.emit_json(story)
+        return
+    if not story["exists"]:
+        print(f"memory {memory_id} no longer exists (forgotten); its audit records:")
+    else:
+        m = story["memory"]
+        print(f"memory {memory_id}  kind={m['kind']} scope={safe(m['scope'])} status={m['status']}"
+              f"{' pinned' if m['pinned'] else ''}{' STALE' if m['stale'] else ''}")
+        print(f"  text: {safe(m['text'])}")
+        print(f"  speaker: {safe(m['speaker'] or '-')}  occurred: {m['occurred_at']}  created: {m['created_at']}")
+        print(f"  recalled {m['recall_count']}x, last {m['last_recalled_at'] or 'never'}, strength {m['strength']}")
+        if m["tags"]:
+            print(f"  tags: {safe(', '.join(m['tags']))}")
+        if m["flags"]:
+            print("  flags: " + ", ".join(f"{f['kind']}:{f['rule']}" for f in m["flags"]))
+        print("  evidence:")
+        for ev in story["evidence"]:
+            print(f"    source {ev['source_id']} ({safe(ev['origin'])}, {ev['format']}, received {ev['received_at']}) "
+                  f"message {safe(str(ev['message_id']))} #{ev['seq']}: "
+                  f"{safe((ev['speaker'] + ': ') if ev['speaker'] else '')}{safe(ev['text'])}")
+        for direction, label in (("out", "->"), ("in", "<-")):
+            for link in story["links"][direction]:
+                print(f"  {link['relation']} {label} memory {link['memory_id']}")
+    print("  audit:")
+    for r in story["audit"]:
+        print(f"    {r['id']:>6}  {r['at']}  {safe(r['actor'])}  {r['op']}  {_detail(r['detail'])[:120]}")
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, json_out: JsonOpt = False):
+    """Recompute the hash chain; exit 1 and name the first broken record if anything was altered.
+
+    Example:
+      memcli audit verify
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        result = mem.audit_verify()
+    if json_out:
+        out.emit_json(result)
+    elif result["ok"]:
+        print(f"audit chain intact: {result['records']} records verified")
+    if not result["ok"]:
+        raise ChainBroken(f"audit chain broken at record {result['first_broken']}: {result['reason']}")
+
+
+@audit_app.command("stats")
+def audit_stats(ctx: typer.Context, json_out: JsonOpt = False):
+    """Counts by kind, scope and status; database size; model ids; audit records.
+
+    Example:
+      memcli audit stats --json
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        out.mapping(mem.audit_stats())
+
+
+@audit_app.command("scan")
+def audit_scan(
+    ctx: typer.Context,
+    quarantine: Annotated[bool, typer.Option("--quarantine", help="Exclude flagged memories from recall (undo: memcli restore).")] = False,
+    json_out: JsonOpt = False,
+):
+    """Flag memories that look like injected agent instructions, hidden text, secrets or personal data.
+
+    Example:
+      memcli audit scan --quarantine
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        flagged = mem.scan_memories(quarantine=quarantine)
+        texts = {m: r["text"] for m, r in mem.store.memories([f["id"] for f in flagged]).items()}
+    if json_out:
+        out.emit_json(flagged)
+        return
+    if not flagged:
+        print("No memory flagged.")
+        return
+    for f in flagged:
+        rules = ", ".join(f"{x['kind']}:{x['rule']}" for x in f["findings"])
+        print(f"{f['id']:>6}  {f['status']:<11} {rules}  {safe(texts.get(f['id'], ''))[:80]}")
+    print(f"{len(flagged)} flagged" + (", quarantined" if quarantine else " (use --quarantine to exclude them from recall)"))
+
+
+@audit_app.command("recall-log")
+def audit_recall_log(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on|off")]):
+    """Turn logging of recalls (ids returned and a query digest) on or off. $MEMCLI_LOG_RECALLS overrides.
+
+    Example:
+      memcli audit recall-log off
+    """
+    if state not in ("on", "off"):
+        raise typer.BadParameter("state must be 'on' or 'off'")
+    out = Output(False, False)
+    with ctx.obj.memory(out) as mem:
+        mem.set_recall_logging(state == "on")
+    print(f"recall logging {state}")
