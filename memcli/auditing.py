@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
-from .timeparse import now_utc, parse_time, to_iso
+from .timeparse import now_utc, option_time, to_iso
 
 META_LOG_RECALLS = "log_recalls"
 ENV_LOG_RECALLS = "MEMCLI_LOG_RECALLS"
@@ -29,12 +29,7 @@ class AuditMixin:
 
     def audit_log(self, *, op: str | None = None, since: str | None = None, memory_id: int | None = None,
                   limit: int | None = None) -> list:
-        if since:
-            try:
-                since = to_iso(parse_time(since))
-            except ValueError as exc:
-                raise InputError(f"--since: {exc}") from None
-        return self.store.audit.records(op=op, since=since, memory_id=memory_id, limit=limit)
+        return self.store.audit.records(op=op, since=option_time(since, "since"), memory_id=memory_id, limit=limit)
 
     def audit_verify(self) -> dict:
         checked, broken, reason = self.store.audit.verify()

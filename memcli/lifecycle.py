@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 from .storage.store import Filters, Selection
-from .timeparse import now_utc, parse_time, to_iso
+from .timeparse import now_utc, option_time, to_iso
 
 STATUSES = ("active", "archived", "quarantined")
 
@@ -31,15 +31,6 @@ class ForgetResult:
         return dict(self.__dict__)
 
 
-def _when(value: str | None, name: str) -> str | None:
-    if not value:
-        return None
-    try:
-        return to_iso(parse_time(value))
-    except ValueError as exc:
-        raise InputError(f"--{name}: {exc}") from None
-
-
 class LifecycleMixin:
     def select_for_forget(self, *, ids: Sequence[int] = (), query: str | None = None, min_score: float = 0.0,
                           query_limit: int = 20, scope: str | None = None, tags: Sequence[str] = (),
@@ -54,8 +45,8 @@ class LifecycleMixin:
             raise InputError("no selector: give memory ids, --query, --tag, --before/--after, --source or "
                              "--decayed (or --all --scope NAME for a whole scope)")
         store = self.store
-        sel = Selection(ids=[int(i) for i in ids], scope=scope, tags=list(tags), before=_when(before, "before"),
-                        after=_when(after, "after"), time_field=time_field, source_id=source_id)
+        sel = Selection(ids=[int(i) for i in ids], scope=scope, tags=list(tags), before=option_time(before, "before"),
+                        after=option_time(after, "after"), time_field=time_field, source_id=source_id)
         chosen = store.select_ids(sel)
         if ids:
             missing = sorted(set(int(i) for i in ids) - set(store.select_ids(Selection(ids=list(ids)))))

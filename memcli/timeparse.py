@@ -83,3 +83,15 @@ def parse_time(value, *, now: datetime | None = None) -> datetime:
 
 def iso_or_none(value) -> str | None:
     return None if value is None else to_iso(parse_time(value))
+
+
+def option_time(value: str | None, name: str) -> str | None:
+    """A time given on the command line (or API) as ISO-8601 UTC; a bad one is the user's input error."""
+    if not value:
+        return None
+    from .errors import InputError
+
+    try:
+        return to_iso(parse_time(value))
+    except ValueError as exc:
+        raise InputError(f"--{name}: {exc}") from None

@@ -146,17 +146,10 @@ def remember(
 
 def _filters(scope, tag, kind, since, until):
     from ..storage.store import Filters
-    from ..timeparse import parse_time, to_iso
+    from ..timeparse import option_time
 
-    def when(value, name):
-        if not value:
-            return None
-        try:
-            return to_iso(parse_time(value))
-        except ValueError as exc:
-            raise InputError(f"--{name}: {exc}") from None
-
-    return Filters(scope=scope, tags=tag or [], kinds=kind or [], since=when(since, "since"), until=when(until, "until"))
+    return Filters(scope=scope, tags=tag or [], kinds=kind or [], since=option_time(since, "since"),
+                   until=option_time(until, "until"))
 
 
 def _batch_queries(source: str) -> list[tuple[object, str]]:

@@ -113,32 +113,24 @@ def restore(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="M
     _report(out, "restored", changed)
 
 
-@app.command()
-def pin(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
-        json_out: JsonOpt = False):
-    """Pin memories: they never decay and `forget --decayed` never removes them.
+def _pin_command(pinned: bool):
+    verb = "pin" if pinned else "unpin"
 
-    Example:
-      memcli pin 7
-    """
-    out = Output(json_out, False)
-    with ctx.obj.memory(out) as mem:
-        changed = mem.pin(ids, True)
-    _report(out, "pinned", changed)
+    def command(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
+                json_out: JsonOpt = False):
+        out = Output(json_out, False)
+        with ctx.obj.memory(out) as mem:
+            changed = mem.pin(ids, pinned)
+        _report(out, verb + "ned", changed)
+
+    command.__doc__ = (
+        "Pin memories: they never decay and `forget --decayed` never removes them.\n\nExample:\n  memcli pin 7"
+        if pinned else "Unpin memories, so they decay again.\n\nExample:\n  memcli unpin 7")
+    return command
 
 
-@app.command()
-def unpin(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
-          json_out: JsonOpt = False):
-    """Unpin memories.
-
-    Example:
-      memcli unpin 7
-    """
-    out = Output(json_out, False)
-    with ctx.obj.memory(out) as mem:
-        changed = mem.pin(ids, False)
-    _report(out, "unpinned", changed)
+app.command("pin")(_pin_command(True))
+app.command("unpin")(_pin_command(False))
 
 
 def _report(out: Output, key: str, changed: list[int]) -> None:

@@ -27,11 +27,8 @@ class Filters:
     until: str | None = None
 
     def sql(self, alias: str = "m") -> tuple[str, list]:
-        clauses = [f"{alias}.status = 'active'"]
-        params: list = []
-        if self.scope is not None:
-            clauses.append(f"{alias}.scope = ?")
-            params.append(self.scope)
+        clauses, params = _scope_tag_clauses(alias, self.scope, self.tags)
+        clauses.append(f"{alias}.status = 'active'")
         if self.kinds:
             clauses.append(f"{alias}.kind IN ({','.join('?' * len(self.kinds))})")
             params.extend(self.kinds)
@@ -41,9 +38,6 @@ class Filters:
         if self.until:
             clauses.append(f"{alias}.occurred_at < ?")
             params.append(self.until)
-        for tag in self.tags:
-            clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
-            params.append(tag)
         return " AND ".join(clauses), params
 
     @property
@@ -504,6 +498,18 @@ class Store:
                 "audit_records": self._one("SELECT count(*) FROM audit_log")[0]}
 
 
+def _scope_tag_clauses(alias: str, scope: str | None, tags: Sequence[str]) -> tuple[list[str], list]:
+    """WHERE pieces shared by recall filters and forget selections; every tag must be present."""
+    clauses, params = [], []
+    if scope is not None:
+        clauses.append(f"{alias}.scope = ?")
+        params.append(scope)
+    for tag in tags:
+        clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
+        params.append(tag)
+    return clauses, params
+
+
 def _parts(ids: Sequence[int], size: int = 500):
     ids = list(ids)
     for start in range(0, len(ids), size):
@@ -525,16 +531,11 @@ class Selection:
     def sql(self, alias: str = "m") -> tuple[str, list]:
         if self.time_field not in ("occurred_at", "created_at"):
             raise ValueError(f"bad time field {self.time_field!r}")
-        clauses, params = ["1=1"], []
+        clauses, params = _scope_tag_clauses(alias, self.scope, self.tags)
+        clauses.append("1=1")
         if self.ids:
             clauses.append(f"{alias}.id IN ({','.join('?' * len(self.ids))})")
             params.extend(int(i) for i in self.ids)
-        if self.scope is not None:
-            clauses.append(f"{alias}.scope = ?")
-            params.append(self.scope)
-        for tag in self.tags:
-            clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
-            params.append(tag)
         if self.before:
             clauses.append(f"{alias}.{self.time_field} < ?")
             params.append(self.before)
