@@ -15,6 +15,7 @@ from pathlib import Path
 from .auditing import AuditMixin
 from .errors import InputError
 from .lifecycle import LifecycleMixin
+from .pipeline import PipelineMixin
 from .ingest.keys import KeyOptions, build_keys
 from .ingest.parse import Message, decode, parse
 from .paths import default_db_path
@@ -86,11 +87,11 @@ def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Memory(LifecycleMixin, AuditMixin):
+class Memory(LifecycleMixin, AuditMixin, PipelineMixin):
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db=None, create: bool = True,
-                 actor: str | None = None):
+                 actor: str | None = None, generator=None, generator_spec: str | None = None):
         self.path = Path(path) if path not in (None, ":memory:") else path
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -101,6 +102,8 @@ class Memory(LifecycleMixin, AuditMixin):
         self.key_options = key_options or KeyOptions()
         self.recall_options = recall_options or RecallOptions()
         self.actor = actor or os.environ.get("MEMCLI_ACTOR") or "user"
+        self._generator = generator
+        self._generator_spec = generator_spec
 
     # -- lazily opened resources ------------------------------------------------------------------------------
     @property

@@ -131,7 +131,8 @@ class LifecycleMixin:
                                    memory_ids=changed, detail={})
         return changed
 
-    def derive(self, kind: str, text: str, from_ids: Sequence[int], *, scope: str | None = None) -> int:
+    def derive(self, kind: str, text: str, from_ids: Sequence[int], *, scope: str | None = None,
+               audit: bool = True) -> int:
         """Store a memory built from others (a summary, an extracted fact) with derived_from links, so that
         forgetting all of its evidence removes it and forgetting part of it marks it stale."""
         import hashlib
@@ -146,6 +147,9 @@ class LifecycleMixin:
         scope = scope or next(iter(records.values()))["scope"]
         occurred = max(r["occurred_at"] for r in records.values())
         digest = hashlib.sha256(json.dumps([kind, scope, text, sorted(from_ids)]).encode()).hexdigest()
+        existing = store.existing_memories([digest])
+        if existing:  # idempotent: the same derivation from the same evidence is one memory
+            return existing[digest]
         draft = NewMemory(kind=kind, text=text, speaker=None, scope=scope, occurred_at=occurred,
                           content_hash=digest, key_text=text, context="", fts_text=text)
         vectors = self.embedder.embed_chunks([text])[0]
@@ -154,8 +158,9 @@ class LifecycleMixin:
             memory_id = store.insert_memory(draft, now, vectors)
             for target in from_ids:
                 store.add_link(memory_id, "derived_from", int(target))
-            store.audit.append(at=now, actor=self.actor, op="derive", memory_ids=[memory_id, *from_ids],
-                               detail={"kind": kind, "derived": memory_id, "from": sorted(from_ids)})
+            if audit:
+                store.audit.append(at=now, actor=self.actor, op="derive", memory_ids=[memory_id, *from_ids],
+                                   detail={"kind": kind, "derived": memory_id, "from": sorted(from_ids)})
         return memory_id
 
     def _require_ids(self, ids: Sequence[int]) -> None:

@@ -47,6 +47,28 @@ def real_embedder():
     return load_embedder()
 
 
+@pytest.fixture(scope="session")
+def real_generator():
+    """The default gemma-3-270m GGUF, assembled once from its PyPI packages into the cache."""
+    from memcli.models.generator import load_generator
+
+    return load_generator()
+
+
+class ScriptedGenerator:
+    """Returns fixed text: lets tests drive the grounding check with known good and bad proposals."""
+
+    model_id = "scripted"
+
+    def __init__(self, *outputs):
+        self.outputs = list(outputs)
+        self.prompts = []
+
+    def complete(self, prompt, **_kwargs):
+        self.prompts.append(prompt)
+        return self.outputs.pop(0) if self.outputs else ""
+
+
 @pytest.fixture
 def real_memory(db_path, real_embedder):
     with Memory(db_path, embedder=real_embedder) as mem:
@@ -61,7 +83,9 @@ def cli(tmp_path, monkeypatch, real_embedder):
     from memcli.cli.app import app
 
     monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MEMCLI_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("MEMCLI_EMBEDDER", raising=False)
+    monkeypatch.delenv("MEMCLI_GENERATOR", raising=False)
     runner = CliRunner()
 
     def invoke(*args, input=None):

@@ -42,21 +42,35 @@ app = typer.Typer(
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-models_app = typer.Typer(cls=MemcliGroup, help="Inspect and prepare the embedding model.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
 
 
 class State:
-    def __init__(self, db: Optional[Path], embedder: Optional[str], actor: Optional[str] = None):
+    def __init__(self, db: Optional[Path], embedder: Optional[str], actor: Optional[str] = None,
+                 generator: Optional[str] = None):
         self.db = db
-        self.embedder = embedder
+        self._embedder = embedder
+        self._generator = generator
         self.actor = actor
+
+    def model_spec(self, role: str) -> Optional[str]:
+        """Flag or environment variable first, then the config file, then the built-in default (None)."""
+        given = self._embedder if role == "embedder" else self._generator
+        if given:
+            return given
+        from ..config import load
+
+        return load().get(role)
+
+    @property
+    def embedder(self) -> Optional[str]:
+        return self.model_spec("embedder")
 
     def memory(self, out: Output, *, create: bool = False):
         """Only `remember` creates a database; reading commands report a missing one."""
         from ..core import Memory
 
-        return Memory(self.db, embedder_spec=self.embedder, progress=out.info, create=create, actor=self.actor)
+        return Memory(self.db, embedder_spec=self.model_spec("embedder"), progress=out.info, create=create,
+                      actor=self.actor, generator_spec=self.model_spec("generator"))
 
 
 def _version(value: bool):
@@ -72,11 +86,12 @@ def main_callback(
     ctx: typer.Context,
     db: Annotated[Optional[Path], typer.Option("--db", envvar="MEMCLI_DB", help="Database file (default: per-user data dir).")] = None,
     embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="MEMCLI_EMBEDDER", help="GGUF embedding model path (default: all-MiniLM-L6-v2).")] = None,
+    generator: Annotated[Optional[str], typer.Option("--generator", envvar="MEMCLI_GENERATOR", help="GGUF generator model path (default: gemma-3-270m).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", envvar="MEMCLI_ACTOR", help="Who is acting, for the audit log (default: user; e.g. cron).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ):
     """Remember text, chats and transcripts; recall them by meaning and words. All local, no API key."""
-    ctx.obj = State(db, embedder, actor)
+    ctx.obj = State(db, embedder, actor, generator)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -114,6 +129,7 @@ def remember(
     scope: ScopeOpt = None,
     tag: TagOpt = None,
     at: Annotated[Optional[str], typer.Option("--at", help="Event time for messages that carry none (ISO-8601, '2d', 'yesterday').")] = None,
+    extract: Annotated[bool, typer.Option("--extract", help="Also propose facts with the local generator; only grounded ones are kept.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
@@ -138,7 +154,11 @@ def remember(
     with ctx.obj.memory(out, create=True) as mem, out.progress("embedding") as advance:
         result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
                               progress=advance)
-    out.remembered(result)
+    facts = None
+    if extract and result.created:
+        with ctx.obj.memory(out) as mem, out.progress("extracting facts") as advance:
+            facts = mem.extract_facts(result.created, progress=advance)
+    out.remembered(result, facts)
     for memory_id, findings in sorted(result.flagged.items()):
         rules = ", ".join(f"{f['kind']}:{f['rule']}" for f in findings)
         out.warn(f"memory {memory_id} flagged ({rules}); stored and marked. Review: memcli audit show {memory_id}")
@@ -242,41 +262,7 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
     out.mapping(data)
 
 
-@models_app.command("prepare")
-def models_prepare(force: Annotated[bool, typer.Option("--force", help="Convert again even if present.")] = False,
-                   json_out: JsonOpt = False, quiet: QuietOpt = False):
-    """Fetch and convert the default embedding model into the cache (done automatically on first use).
-
-    Example:
-      memcli models prepare
-    """
-    from ..models import minilm
-
-    out = Output(json_out, quiet)
-    path = minilm.prepare(out.info, force=force)
-    out.mapping({"model": minilm.MODEL_ID, "path": str(path), "verified": minilm.verify(path)})
-
-
-@models_app.command("show")
-def models_show(ctx: typer.Context, json_out: JsonOpt = False):
-    """Where the embedding model lives and whether it is ready.
-
-    Example:
-      memcli models show
-    """
-    from ..models import minilm
-
-    out = Output(json_out, False)
-    spec = ctx.obj.embedder if ctx.obj else None
-    if spec:
-        out.mapping({"embedder": spec, "exists": Path(spec).expanduser().is_file()})
-    else:
-        path = minilm.gguf_path()
-        out.mapping({"embedder": minilm.MODEL_ID, "path": str(path), "prepared": minilm.is_prepared(path),
-                     "dimension": minilm.DIMENSION})
-
-
-from . import audit_cmds, forget_cmds  # noqa: E402,F401  (register their commands on `app`)
+from . import audit_cmds, forget_cmds, model_cmds  # noqa: E402,F401  (register their commands on `app`)
 
 
 def main():

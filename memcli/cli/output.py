@@ -63,12 +63,16 @@ class Output:
 
             yield advance
 
-    def remembered(self, result) -> None:
+    def remembered(self, result, facts=None) -> None:
         if self.json_mode:
-            self.emit_json({
+            payload = {
                 "created": result.created, "existing": result.existing, "sources": result.sources,
                 "skipped_sources": result.skipped_sources, "messages": result.messages,
-            })
+                "flagged": {str(k): v for k, v in result.flagged.items()},
+            }
+            if facts is not None:
+                payload["facts"] = facts.to_json()
+            self.emit_json(payload)
             return
         if self.quiet:
             for mid in result.created:
@@ -79,6 +83,9 @@ class Output:
             parts.append("ids " + _ranges(result.created))
         if result.existing:
             parts.append(f"{len(result.existing)} already stored")
+        if facts is not None:
+            parts.append(f"facts: {facts.proposed} proposed, {len(facts.accepted)} grounded and kept, "
+                         f"{facts.rejected} rejected")
         print(", ".join(parts))
 
     def hits(self, query: str, hits: list, *, batch: bool = False, batch_id=None) -> None:

@@ -268,6 +268,14 @@ class Store:
                 part,
             ):
                 out[mid]["sources"].append({"source_id": sid, "message_id": ext, "message_row": msg_id})
+            # A derived memory (fact, summary) has no messages of its own: its sources are its evidence's.
+            for mid, sid, ext, msg_id in self.conn.execute(
+                "SELECT DISTINCT l.memory_id, msg.source_id, msg.external_id, msg.id FROM memory_links l "
+                "JOIN memory_messages mm ON mm.memory_id = l.target_id JOIN messages msg ON msg.id = mm.message_id "
+                f"WHERE l.relation = 'derived_from' AND l.memory_id IN ({marks}) ORDER BY msg.source_id, msg.seq",
+                part,
+            ):
+                out[mid]["sources"].append({"source_id": sid, "message_id": ext, "message_row": msg_id})
         return out
 
     def touch(self, ids: Sequence[int], now: str) -> None:

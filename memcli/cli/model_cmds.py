@@ -1,0 +1,134 @@
+"""models list|show|use|prepare, and ask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from .app import JsonOpt, MemcliGroup, QuietOpt, app
+from .output import Output, safe
+
+models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+                         help="The embedding model and the generator: list, show, use, prepare.")
+app.add_typer(models_app, name="models")
+ROLES = ("embedder", "generator")
+
+
+def _describe(ctx: typer.Context, role: str) -> dict:
+    from ..models import gemma, minilm
+
+    spec = ctx.obj.model_spec(role)
+    if spec:
+        path = Path(spec).expanduser() if not spec.startswith("hf:") else None
+        return {"role": role, "model": spec, "source": "configured",
+                "path": str(path) if path else None, "ready": bool(path and path.is_file())}
+    module = minilm if role == "embedder" else gemma
+    path = module.gguf_path()
+    return {"role": role, "model": module.MODEL_ID, "source": "default (PyPI package)", "path": str(path),
+            "ready": module.is_prepared(path)}
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, json_out: JsonOpt = False):
+    """The models memcli will use for each role, and whether they are ready.
+
+    Example:
+      memcli models list
+    """
+    out = Output(json_out, False)
+    rows = [_describe(ctx, role) for role in ROLES]
+    if json_out:
+        out.emit_json(rows)
+        return
+    for r in rows:
+        print(f"{r['role']:<10} {safe(r['model'])}  [{r['source']}]  {'ready' if r['ready'] else 'not prepared'}"
+              f"  {safe(r['path'] or '')}")
+
+
+@models_app.command("show")
+def models_show(ctx: typer.Context, role: Annotated[str, typer.Argument(help="embedder|generator")] = "embedder",
+                json_out: JsonOpt = False):
+    """Details of one role's model.
+
+    Example:
+      memcli models show generator
+    """
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}")
+    Output(json_out, False).mapping(_describe(ctx, role))
+
+
+@models_app.command("use")
+def models_use(role: Annotated[str, typer.Argument(help="embedder|generator")],
+               spec: Annotated[str, typer.Argument(help="GGUF path, hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
+    """Configure the model for a role (saved in the config file). Changing the embedder needs `memcli reindex`.
+
+    Example:
+      memcli models use generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
+    """
+    from ..config import set_value
+
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}")
+    if spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
+        raise InputError(f"no such file: {spec}")
+    value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
+    path = set_value(role, value)
+    print(f"{role}: {value or 'default'} (saved in {path})")
+    if role == "embedder":
+        print("run 'memcli reindex' to re-embed stored memories with it")
+
+
+@models_app.command("prepare")
+def models_prepare(ctx: typer.Context,
+                   role: Annotated[Optional[str], typer.Argument(help="embedder|generator (default: both)")] = None,
+                   force: Annotated[bool, typer.Option("--force", help="Rebuild the default files even if present.")] = False,
+                   json_out: JsonOpt = False, quiet: QuietOpt = False):
+    """Fetch/convert/assemble the default models into the cache (otherwise done on first use).
+
+    Example:
+      memcli models prepare
+    """
+    from ..models import gemma, minilm
+
+    out = Output(json_out, quiet)
+    roles = [role] if role else list(ROLES)
+    result = {}
+    for r in roles:
+        if r not in ROLES:
+            raise InputError(f"role must be one of {', '.join(ROLES)}")
+        if ctx.obj.model_spec(r):
+            from ..models.hub import resolve_spec
+
+            result[r] = str(resolve_spec(ctx.obj.model_spec(r), out.info))
+        else:
+            result[r] = str((minilm if r == "embedder" else gemma).prepare(out.info, force=force))
+    out.mapping(result)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question about what you stored.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=50, help="Memories to consider.")] = 8,
+    json_out: JsonOpt = False,
+):
+    """Answer from your memories with the local generator, citing memory ids; says so when nothing relevant is
+    stored. An answer the cited memories do not support is replaced by the closest memory, verbatim.
+
+    Example:
+      memcli ask "where does Ana live?" --json
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        result = mem.ask(question, limit=limit)
+    if json_out:
+        out.emit_json(result)
+        return
+    print(safe(result["answer"]))
+    if result["cited"]:
+        print(f"(from memor{'y' if len(result['cited']) == 1 else 'ies'} {', '.join(map(str, result['cited']))}; "
+              f"{result['mode']})")

@@ -1,0 +1,117 @@
+"""Fact extraction with a grounding check that does not trust the generator.
+
+The generator proposes short facts, each citing the numbers of the messages it came from. A proposal is stored
+only if its cited messages support it, judged without the model:
+1. it cites at least one message of the batch, and no other;
+2. every number and every capitalised name in the fact occurs in the cited messages (speaker names included);
+3. at least 80% of its other content words (stemmed) occur there too;
+4. its embedding is close to the cited text (cosine >= 0.5).
+Accepted facts become `fact` memories linked (derived_from) to the episodic memories they cite, so a fact is a
+retrieval key that leads back to its evidence, and forgetting the evidence removes the fact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .retrieval.fts_query import STOP_WORDS
+
+FEW_SHOT = """Messages:
+[1] Tom: We finally bought the blue house on Elm Street.
+[2] Sue: Congrats! When do you move?
+[3] Tom: In June, right after my daughter's graduation.
+Facts:
+- Tom bought the blue house on Elm Street. [1]
+- Tom moves in June. [3]
+- Tom has a daughter who is graduating. [3]
+
+"""
+GRAMMAR = r'''root ::= line line? line? line?
+line ::= "- " [^\n\[\]]{8,150} " [" num ("," num)? "]\n"
+num ::= [1-9] [0-9]?
+'''
+_LINE = re.compile(r"^- (?P<fact>[^\n\[\]]+?) \[(?P<cites>\d+(?:,\d+)*)\]$", re.M)
+MIN_COVERAGE = 0.8
+MIN_SIMILARITY = 0.5
+
+
+@dataclass
+class Proposal:
+    fact: str
+    cites: list[int]  # positions in the batch, 1-based
+    accepted: bool = False
+    reason: str = ""
+    memory_ids: list[int] = field(default_factory=list)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text)
+
+
+def parse_proposals(text: str) -> list[Proposal]:
+    return [Proposal(m.group("fact").strip(), [int(c) for c in m.group("cites").split(",")])
+            for m in _LINE.finditer(text)]
+
+
+def check_grounding(fact: str, cited_texts: list[str]) -> tuple[bool, str]:
+    """The lexical part of the check (rules 2 and 3). Returns (ok, reason)."""
+    evidence = " ".join(cited_texts)
+    ev_lower = {w.lower() for w in _words(evidence)}
+    ev_stems = {_stem(w) for w in ev_lower}
+    words = _words(fact)
+    for i, w in enumerate(words):
+        lw = w.lower()
+        is_name = w[0].isupper() and (i > 0 or lw not in STOP_WORDS) and lw not in STOP_WORDS
+        if any(c.isdigit() for c in w) or is_name:
+            if lw not in ev_lower and _stem(lw) not in ev_stems:
+                return False, f"unsupported name or number: {'number' if any(c.isdigit() for c in w) else 'name'}"
+    content = [w.lower() for w in words if w.lower() not in STOP_WORDS and not w[0].isupper()]
+    if not content:
+        return True, "ok"
+    covered = sum(1 for w in content if w in ev_lower or _stem(w) in ev_stems)
+    if covered / len(content) < MIN_COVERAGE:
+        return False, "content words not in the cited messages"
+    return True, "ok"
+
+
+def ground(proposals: list[Proposal], batch: list[tuple[int, str]], embedder) -> list[Proposal]:
+    """batch: (memory_id, 'Speaker: text') in prompt order. Marks each proposal accepted or rejected."""
+    seen: set[str] = set()
+    for p in proposals:
+        key = p.fact.lower()
+        if key in seen:
+            p.reason = "duplicate"
+            continue
+        seen.add(key)
+        if not p.cites or any(c < 1 or c > len(batch) for c in p.cites):
+            p.reason = "cites a message outside the batch"
+            continue
+        cited = [batch[c - 1][1] for c in p.cites]
+        ok, reason = check_grounding(p.fact, cited)
+        if not ok:
+            p.reason = reason
+            continue
+        vecs = embedder.embed_chunks([p.fact, " ".join(cited)])
+        sim = float(np.dot(vecs[0].mean(axis=0), vecs[1].mean(axis=0)))
+        if sim < MIN_SIMILARITY:
+            p.reason = f"meaning too far from the cited messages (cosine {sim:.2f})"
+            continue
+        p.accepted, p.reason = True, "ok"
+        p.memory_ids = [batch[c - 1][0] for c in p.cites]
+    return proposals
+
+
+def propose(generator, batch: list[tuple[int, str]]) -> list[Proposal]:
+    lines = "\n".join(f"[{i}] {text[:400]}" for i, (_mid, text) in enumerate(batch, 1))
+    prompt = FEW_SHOT + "Messages:\n" + lines + "\nFacts:\n"
+    return parse_proposals(generator.complete(prompt, grammar=GRAMMAR, max_tokens=200, deadline_s=60))

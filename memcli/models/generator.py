@@ -1,0 +1,93 @@
+"""The generator interface. Every call is bounded (max tokens and a wall-clock deadline), deterministic
+(temperature 0) and guarded against repetition; a model that fails produces an empty result, not a crash."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+@contextmanager
+def _quiet_stderr():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. under a test runner)
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+class Generator(ABC):
+    model_id: str
+
+    @abstractmethod
+    def complete(self, prompt: str, *, grammar: str | None = None, max_tokens: int = 160,
+                 stop: list[str] | None = None, deadline_s: float = 60.0) -> str:
+        """Plain-text continuation of `prompt`; `grammar` is GBNF constraining the output."""
+
+
+class LlamaGenerator(Generator):
+    def __init__(self, path: Path, *, model_id: str | None = None, n_ctx: int = 2048, threads: int | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"generator model not found: {path}")
+        import llama_cpp
+
+        try:
+            with _quiet_stderr():  # llama.cpp prints cache notes to fd 2 even with verbose=False
+                self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx,
+                                            n_threads=threads or min(os.cpu_count() or 2, 8), verbose=False)
+        except Exception as exc:
+            raise ModelError(f"cannot load generator model {path}: {exc}") from exc
+        self._llama_cpp = llama_cpp
+        self.path = path
+        self.model_id = model_id or f"gguf:{path.stem}"
+        self.n_ctx = n_ctx
+
+    def fits(self, prompt: str, max_tokens: int) -> bool:
+        return len(self._llm.tokenize(prompt.encode("utf-8", "replace"))) + max_tokens < self.n_ctx
+
+    def complete(self, prompt: str, *, grammar: str | None = None, max_tokens: int = 160,
+                 stop: list[str] | None = None, deadline_s: float = 60.0) -> str:
+        deadline = time.monotonic() + deadline_s
+
+        def out_of_time(_tokens, _logits) -> bool:
+            return time.monotonic() > deadline
+
+        kwargs = {}
+        if grammar:
+            kwargs["grammar"] = self._llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+        try:
+            result = self._llm.create_completion(
+                prompt, temperature=0.0, max_tokens=max_tokens, stop=stop or [], repeat_penalty=1.15,
+                stopping_criteria=self._llama_cpp.StoppingCriteriaList([out_of_time]), **kwargs)
+        except Exception:  # a model that cannot continue this prompt degrades the step
+            return ""
+        finally:
+            self._llm.reset()
+        return result["choices"][0]["text"]
+
+
+def load_generator(spec: str | None = None, progress=None) -> Generator:
+    if spec and spec not in ("default", "gemma-3-270m"):
+        from .hub import resolve_spec
+
+        return LlamaGenerator(resolve_spec(spec, progress))
+    from . import gemma
+
+    return LlamaGenerator(gemma.prepare(progress), model_id=gemma.MODEL_ID)
