@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .auditing import AuditMixin
+from .consolidate import ConsolidateMixin
 from .errors import InputError
 from .lifecycle import LifecycleMixin
 from .pipeline import PipelineMixin
@@ -87,7 +88,7 @@ def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Memory(LifecycleMixin, AuditMixin, PipelineMixin):
+class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db=None, create: bool = True,
@@ -249,7 +250,10 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin):
         ]
 
     # -- recall -------------------------------------------------------------------------------------------------
-    def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True) -> list[Hit]:
+    def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
+               fresh: bool = False) -> list[Hit]:
+        """Hybrid recall. `fresh` weights each fused score by (0.5 + 0.5 × retention), so memories that are
+        used and recent rank above stale ones of equal relevance."""
         if not query or not query.strip():
             raise InputError("empty query")
         if limit < 1:
@@ -274,7 +278,17 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin):
             similarity = dict(vec)
             lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
 
-        fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)[:limit]
+        fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
+        if fresh:
+            from .retention import retention
+
+            now = now_utc()
+            rows = {r[0]: r for r in store.retention_rows([f.memory_id for f in fused])}
+            for f in fused:
+                _mid, created, last, strength, pinned = rows[f.memory_id]
+                f.score *= 0.5 + 0.5 * retention(now, created, last, strength, pinned=bool(pinned))
+            fused.sort(key=lambda f: -f.score)
+        fused = fused[:limit]
         records = store.memories([f.memory_id for f in fused])
         hits = []
         for f in fused:

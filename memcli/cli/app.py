@@ -205,6 +205,7 @@ def recall(
     since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened at or after this time (ISO-8601, '7d', 'yesterday').")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only memories that happened before this time.")] = None,
     no_touch: Annotated[bool, typer.Option("--no-touch", help="Do not count this as a recall (no reinforcement).")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Weight by retention on the forgetting curve (recent and often-used first).")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
@@ -221,13 +222,14 @@ def recall(
     filters = _filters(scope, tag, kind, since, until)
     with ctx.obj.memory(out) as mem:
         if queries is None:
-            out.hits(query, mem.recall(query, limit=limit, filters=filters, touch=not no_touch))
+            out.hits(query, mem.recall(query, limit=limit, filters=filters, touch=not no_touch, fresh=fresh))
             return
         batch = _batch_queries(queries)
         if not batch:
             raise InputError(f"{queries}: no queries found")
         for qid, text in batch:
-            out.hits(text, mem.recall(text, limit=limit, filters=filters, touch=not no_touch), batch=True, batch_id=qid)
+            out.hits(text, mem.recall(text, limit=limit, filters=filters, touch=not no_touch, fresh=fresh),
+                     batch=True, batch_id=qid)
 
 
 @app.command()

@@ -132,3 +132,57 @@ def ask(
     if result["cited"]:
         print(f"(from memor{'y' if len(result['cited']) == 1 else 'ies'} {', '.join(map(str, result['cited']))}; "
               f"{result['mode']})")
+
+
+@app.command()
+def consolidate(
+    ctx: typer.Context,
+    scope: Annotated[Optional[str], typer.Option("--scope", "-s", help="Only this scope.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened since (ISO-8601, '7d').")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; change nothing.")] = False,
+    print_cron: Annotated[bool, typer.Option("--cron-line", help="Print a ready crontab entry and exit.")] = False,
+    install_cron: Annotated[bool, typer.Option("--install-cron", help="Add that entry to your crontab.")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+):
+    """Merge near-duplicates, write day summaries, count decayed memories — incrementally, safe to run from cron.
+
+    Examples:
+      memcli consolidate --dry-run
+      memcli consolidate --cron-line
+    """
+    from ..consolidate import cron_line
+
+    out = Output(json_out, quiet)
+    if print_cron or install_cron:
+        line = cron_line(ctx.obj.db)
+        if install_cron:
+            _install_cron(line)
+        print(line)
+        return
+    with ctx.obj.memory(out) as mem, out.progress("consolidating") as advance:
+        report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, progress=advance)
+    if json_out:
+        out.emit_json(report)
+    elif "skipped" in report:
+        print(f"skipped: {report['skipped']}")
+    elif not quiet:
+        print(f"{'would consolidate' if dry_run else 'consolidated'}: {report['new_memories']} new memories, "
+              f"{len(report['merged'])} merged, {len(report['summaries_written'])} day summaries, "
+              f"{report['decayed']} decayed below threshold (memcli forget --decayed removes them)")
+
+
+def _install_cron(line: str) -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("crontab"):
+        raise InputError("no 'crontab' command on this system; add the line printed by --cron-line yourself")
+    current = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    existing = current.stdout if current.returncode == 0 else ""
+    if line in existing:
+        return
+    new = existing + ("" if existing.endswith("\n") or not existing else "\n") + line + "\n"
+    done = subprocess.run(["crontab", "-"], input=new, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise InputError(f"crontab refused the entry: {done.stderr.strip()}")

@@ -130,6 +130,21 @@ def _migrations():
             """,
         )
 
+    @migrations()
+    def m003_consolidation(db):
+        _run_statements(
+            db,
+            """
+            CREATE TABLE summaries (
+                memory_id INTEGER PRIMARY KEY REFERENCES memories(id) ON DELETE CASCADE,
+                scope TEXT NOT NULL,
+                period TEXT NOT NULL,          -- 'day'
+                period_key TEXT NOT NULL,      -- e.g. '2024-01-05'
+                UNIQUE (scope, period, period_key)
+            );
+            """,
+        )
+
     return migrations
 
 

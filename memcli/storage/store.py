@@ -403,6 +403,13 @@ class Store:
             grew = False
             for part in _parts(sorted(doomed)):
                 marks = ",".join("?" * len(part))
+                # Memories merged into a doomed one carry the same text: they go with it.
+                for (merged,) in self.conn.execute(
+                    f"SELECT memory_id FROM memory_links WHERE relation = 'merged_into' AND target_id IN ({marks})",
+                        part).fetchall():
+                    if merged not in doomed:
+                        doomed.add(merged)
+                        grew = True
                 for (derived,) in self.conn.execute(
                     f"SELECT DISTINCT memory_id FROM memory_links WHERE relation = 'derived_from' "
                     f"AND target_id IN ({marks})", part).fetchall():
@@ -471,6 +478,65 @@ class Store:
         self.conn.execute("DELETE FROM chunks WHERE memory_id = ?", [memory_id])
         self.conn.execute("UPDATE memories SET key_text = ? WHERE id = ?", [key_text, memory_id])
         self.add_vectors(memory_id, vectors)
+
+    # -- consolidation ------------------------------------------------------------------------------------------
+    def episodic_since(self, last_id: int, scope: str | None, since: str | None) -> list[dict]:
+        clauses, params = ["m.id > ?", "m.kind = 'episodic'", "m.status = 'active'"], [last_id]
+        if scope is not None:
+            clauses.append("m.scope = ?")
+            params.append(scope)
+        if since:
+            clauses.append("m.occurred_at >= ?")
+            params.append(since)
+        cols = ("id", "scope", "speaker", "text", "occurred_at")
+        rows = self.conn.execute(f"SELECT {', '.join('m.' + c for c in cols)} FROM memories m "
+                                 f"WHERE {' AND '.join(clauses)} ORDER BY m.id", params)
+        return [dict(zip(cols, r)) for r in rows]
+
+    def max_memory_id(self) -> int:
+        return self._one("SELECT coalesce(max(id), 0) FROM memories")[0]
+
+    def memory_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """First-chunk vector of each memory (enough for near-duplicate and centrality checks)."""
+        out = {}
+        for part in _parts(ids):
+            for mid, blob in self.conn.execute(
+                "SELECT c.memory_id, v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id "
+                f"WHERE c.seq = 0 AND c.memory_id IN ({','.join('?' * len(part))})", part):
+                out[mid] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def merge_into(self, dup_id: int, keep_id: int) -> None:
+        """The duplicate leaves recall; its provenance moves onto the kept memory, so both sources stay linked."""
+        self.conn.execute("UPDATE memories SET status = 'merged' WHERE id = ?", [dup_id])
+        self.conn.execute("INSERT OR IGNORE INTO memory_messages(memory_id, message_id) "
+                          "SELECT ?, message_id FROM memory_messages WHERE memory_id = ?", [keep_id, dup_id])
+        self.add_link(dup_id, "merged_into", keep_id)
+
+    def day_members(self, scope: str, day: str) -> list[dict]:
+        cols = ("id", "speaker", "text", "occurred_at")
+        rows = self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
+            "AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, id", [scope, day, day + "T99"])
+        return [dict(zip(cols, r)) for r in rows]
+
+    def summary_for(self, scope: str, period: str, key: str) -> int | None:
+        row = self._one("SELECT memory_id FROM summaries WHERE scope = ? AND period = ? AND period_key = ?",
+                        [scope, period, key])
+        return row[0] if row else None
+
+    def record_summary(self, memory_id: int, scope: str, period: str, key: str) -> None:
+        self.conn.execute("INSERT INTO summaries(memory_id, scope, period, period_key) VALUES (?,?,?,?)",
+                          [memory_id, scope, period, key])
+
+    def stale_summaries(self, scope: str | None) -> list[tuple[int, str, str]]:
+        sql = ("SELECT s.memory_id, s.scope, s.period_key FROM summaries s JOIN memories m ON m.id = s.memory_id "
+               "WHERE m.stale = 1")
+        params: list = []
+        if scope is not None:
+            sql += " AND s.scope = ?"
+            params.append(scope)
+        return [tuple(r) for r in self.conn.execute(sql, params)]
 
     def source_neighbourhood(self, source_id: int) -> list[dict]:
         """A source's remaining messages in order, each with the memory it backs (for rebuilding context keys)."""
