@@ -46,3 +46,11 @@ def test_bench_prints_table_with_baseline(tmp_path, capsys, real_embedder):
 def test_bench_skips_when_data_is_absent(tmp_path, capsys):
     assert _bench().main(["--data", str(tmp_path / "missing")]) == 0
     assert "SKIP" in capsys.readouterr().out
+
+
+def test_facts_bench_skips_when_data_is_absent(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_facts", BENCH.parent / "facts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--data", str(tmp_path / "missing")]) == 0
+    assert "SKIP" in capsys.readouterr().out
