@@ -8,8 +8,18 @@ Steps in this version:
 2. day summaries: for each (scope, day) that received memories, an extractive summary — the most central messages
    of the day in time order — stored as a `summary` memory derived from all of that day's memories, and rebuilt
    when the day changes or when a forget marks it stale.
-3. decay: memories whose retention fell below the threshold are counted (removal is `forget --decayed`).
-Generated (LLM) summaries, the profile and supersession of contradicted facts are not done yet.
+3. profile: per scope, an extractive `profile` memory of the most recent first-person self-descriptions
+   ("I live…", "I work…", "I love…"), rebuilt when they change.
+4. updates: a newer fact with the same opening (its first three words, e.g. "Ana lives in") and a different
+   ending supersedes the older one: the older gets `valid_until` and a superseded_by link, stays stored, and
+   recall ranks it below current facts. A crude rule that needs short, well-formed facts (an instruction-tuned
+   generator); it never deletes anything.
+5. with `llm=True` only: the generator proposes facts for the new memories (grounded as in `remember --extract`)
+   and drafts each day summary; a drafted sentence is kept only if it passes the same lexical grounding check
+   against the day's messages, and a day whose draft keeps nothing falls back to the extractive summary.
+   Off by default: with the default 270M model extraction costs about 55 minutes per 1,000 messages for almost
+   nothing kept.
+6. decay: memories whose retention fell below the threshold are counted (removal is `forget --decayed`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,16 @@ META_LAST_ID = "consolidated_through_id"
 NEAR_DUPLICATE = 0.97
 SUMMARY_SENTENCES = 5
 SUMMARY_MIN_MEMORIES = 3
+PROFILE_ITEMS = 8
+SUMMARY_SHOT = """Messages:
+Tom: We finally bought the blue house on Elm Street.
+Sue: Congrats! When do you move?
+Tom: In June, right after my daughter's graduation.
+Summary: Tom bought the blue house on Elm Street. Tom moves in June, after his daughter's graduation.
+
+"""
+SELF_WORDS = ("i'm", "i am", "i live", "i work", "i love", "i like", "i prefer", "i hate", "i have", "my name",
+              "i moved", "i grew up", "i study")
 
 
 @contextmanager
@@ -60,7 +80,7 @@ def extractive_summary(members: list[dict], vectors: dict[int, np.ndarray], limi
 
 class ConsolidateMixin:
     def consolidate(self, *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
-                    decay_threshold: float | None = None, progress=None) -> dict:
+                    decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
         path = self.path if isinstance(self.path, Path) else None
         from .paths import default_db_path
 
@@ -68,15 +88,15 @@ class ConsolidateMixin:
         with _exclusive(lock) as held:
             if not held:
                 return {"skipped": "another consolidation is running"}
-            return self._consolidate(scope, option_time(since, "since"), dry_run, decay_threshold, progress)
+            return self._consolidate(scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)
 
-    def _consolidate(self, scope, since, dry_run, decay_threshold, progress) -> dict:
+    def _consolidate(self, scope, since, dry_run, decay_threshold, llm, progress) -> dict:
         store = self.store
         last_id = int(store.meta(META_LAST_ID) or 0)
         high_water = store.max_memory_id()
         new = store.episodic_since(last_id, scope, since)
         report = {"new_memories": len(new), "merged": [], "summaries_written": [], "summaries_regenerated": 0,
-                  "decayed": 0, "dry_run": dry_run}
+                  "profiles_written": [], "superseded": [], "facts_accepted": 0, "decayed": 0, "dry_run": dry_run}
         # 1. near-duplicates
         from .storage.store import Filters
 
@@ -97,7 +117,8 @@ class ConsolidateMixin:
         # 2. day summaries for touched days, and stale ones
         days = {(m["scope"], m["occurred_at"][:10]) for m in new}
         stale = store.stale_summaries(scope)
-        days |= {(s, key) for _mid, s, key in stale}
+        days |= {(s, key) for _mid, s, period, key in stale if period == "day"}
+        profile_scopes = {m["scope"] for m in new} | {s for _mid, s, period, _k in stale if period == "profile"}
         report["decayed"] = self._count_decayed(decay_threshold)
         if dry_run:
             report["summaries_written"] = sorted(f"{s}/{d}" for s, d in days)
@@ -110,17 +131,24 @@ class ConsolidateMixin:
                 store.audit.append(at=now, actor=self.actor, op="merge", memory_ids=[x for p in merges for x in p],
                                    detail={"pairs": [[a, b] for a, b in merges]})
         for s, day in sorted(days):
-            written = self._summarize_day(s, day)
+            written = self._summarize_day(s, day, llm)
             if written:
                 report["summaries_written"].append(f"{s}/{day}")
         report["summaries_regenerated"] = len(stale)
+        if llm and new:
+            active_new = [m["id"] for m in new if m["id"] not in {a for a, _ in merges}]
+            report["facts_accepted"] = len(self.extract_facts(active_new).accepted)
+        for s in sorted(profile_scopes):
+            if self._profile(s):
+                report["profiles_written"].append(s)
+        report["superseded"] = self._supersede(scope)
         with store.transaction():
             store.set_meta(META_LAST_ID, str(max(high_water, last_id)))
             store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="consolidate", memory_ids=[],
                                detail={k: (len(v) if isinstance(v, list) else v) for k, v in report.items()})
         return report
 
-    def _summarize_day(self, scope: str, day: str) -> bool:
+    def _summarize_day(self, scope: str, day: str, llm: bool = False) -> bool:
         store = self.store
         members = store.day_members(scope, day)
         old = store.summary_for(scope, "day", day)
@@ -128,7 +156,8 @@ class ConsolidateMixin:
             if old is not None:
                 self.forget([old])
             return False
-        text = f"{day}: " + extractive_summary(members, store.memory_vectors([m["id"] for m in members]))
+        body = self._drafted_summary(members) if llm else ""
+        text = f"{day}: " + (body or extractive_summary(members, store.memory_vectors([m["id"] for m in members])))
         if old is not None:
             row = store.memory_row(old)
             if row and row["text"] == text and not row["stale"]:
@@ -138,6 +167,64 @@ class ConsolidateMixin:
         with store.transaction():
             store.record_summary(new_id, scope, "day", day)
         return True
+
+    def _drafted_summary(self, members: list[dict]) -> str:
+        """Generator draft, kept sentence by sentence only where the day's messages support it."""
+        import re
+
+        from .extract import check_grounding
+
+        labels = [f"{m['speaker']}: {m['text']}" if m["speaker"] else m["text"] for m in members]
+        lines = "\n".join(" ".join(label.split())[:300] for label in labels[:40])
+        draft = self.generator.complete(SUMMARY_SHOT + f"Messages:\n{lines}\nSummary:", max_tokens=120,
+                                        stop=["\n\n", "Messages:"], deadline_s=60)
+        kept = [s.strip() for s in re.split(r"(?<=[.!?])\s+", draft.strip())
+                if len(s.split()) >= 3 and check_grounding(s, labels)[0]]
+        return " ".join(kept)
+
+    def _profile(self, scope: str) -> bool:
+        store = self.store
+        items = list(reversed(store.self_statements(scope, SELF_WORDS, PROFILE_ITEMS)))
+        old = store.summary_for(scope, "profile", "")
+        if not items:
+            if old is not None:
+                self.forget([old])
+            return False
+        labels = [f"{m['speaker']}: {m['text']}" if m["speaker"] else m["text"] for m in items]
+        text = f"Profile ({scope}): " + " / ".join(" ".join(label.split())[:200] for label in labels)
+        if old is not None:
+            row = store.memory_row(old)
+            if row and row["text"] == text and not row["stale"]:
+                return False
+            self.forget([old])
+        new_id = self.derive("profile", text, [m["id"] for m in items], scope=scope, audit=False)
+        with store.transaction():
+            store.record_summary(new_id, scope, "profile", "")
+        return True
+
+    def _supersede(self, scope: str | None) -> list[dict]:
+        store = self.store
+        latest: dict[tuple[str, tuple[str, ...]], dict] = {}
+        pairs = []
+        for fact in store.facts(scope):
+            words = fact["text"].lower().rstrip(".!").split()
+            if len(words) < 4 or len(words) > 12:
+                continue
+            key = (fact["scope"], tuple(words[:3]))
+            prev = latest.get(key)
+            if prev is not None and prev["text"].lower().rstrip(".!") != fact["text"].lower().rstrip(".!"):
+                pairs.append((prev, fact))
+            latest[key] = fact
+        if not pairs:
+            return []
+        now = to_iso(now_utc())
+        with store.transaction():
+            for old, new in pairs:
+                store.supersede(old["id"], new["id"], new["occurred_at"])
+            store.audit.append(at=now, actor=self.actor, op="supersede",
+                               memory_ids=[x["id"] for p in pairs for x in p],
+                               detail={"pairs": [[o["id"], n["id"]] for o, n in pairs]})
+        return [{"old": o["id"], "new": n["id"]} for o, n in pairs]
 
     def _count_decayed(self, threshold: float | None) -> int:
         from .retention import DEFAULT_THRESHOLD, retention

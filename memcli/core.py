@@ -72,6 +72,7 @@ class Hit:
     sources: list[dict]
     match: dict
     flags: list[dict] | None = None
+    valid_until: str | None = None  # set on a fact a newer one superseded
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -141,8 +142,13 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
     # -- remember -----------------------------------------------------------------------------------------------
     def remember(self, inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
                  tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic",
-                 progress: Callable[[int, int], None] | None = None) -> RememberResult:
-        """Parse everything first, embed, then write it all in one transaction: all or nothing."""
+                 progress: Callable[[int, int], None] | None = None, importance: float = 0.0) -> RememberResult:
+        """Parse everything first, embed, then write it all in one transaction: all or nothing.
+
+        `importance` (0..1) raises the starting strength (1 + 4 × importance), so important memories decay slower.
+        """
+        if not 0.0 <= importance <= 1.0:
+            raise InputError("--importance must be between 0 and 1")
         if not inputs:
             raise InputError("nothing to remember: give text, '-' for stdin, or --file")
         scope = _clean_label(scope, "scope")
@@ -174,6 +180,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
                 result.existing.extend(store.source_memory_ids(existing_source))
                 continue
             drafts = self._drafts(messages, scope, tags, kind, default_time, stated_time=stated_at or None)
+            for d in drafts:
+                d.strength = 1.0 + 4.0 * importance
             plans.append((item, text, item_fmt, sha, messages, drafts))
             for d in drafts:
                 pending_hashes.setdefault(d.content_hash, d)
@@ -279,6 +287,12 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
             lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
 
         fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
+        superseded = store.superseded_among([f.memory_id for f in fused])
+        if superseded:  # history stays recallable, but current facts come first
+            for f in fused:
+                if f.memory_id in superseded:
+                    f.score *= 0.5
+            fused.sort(key=lambda f: -f.score)
         if fresh:
             from .retention import retention
 
@@ -305,6 +319,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
                     "bm25": None if f.memory_id not in bm25 else round(bm25[f.memory_id], 4),
                 },
                 flags=rec["flags"],
+                valid_until=rec["valid_until"],
             ))
         if (touch and hits) or self.recall_logging():
             now = to_iso(now_utc())

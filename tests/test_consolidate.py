@@ -82,3 +82,58 @@ def test_cli_consolidate(cli):
     assert json.loads(r.stdout)["summaries_written"] == ["default/2024-03-03"]
     line = cli("consolidate", "--cron-line").stdout
     assert "--actor cron consolidate" in line and line.split()[5].startswith("/")
+
+
+def test_profile_is_built_and_follows_forgetting(hash_memory):
+    mem = hash_memory
+    res = mem.remember([RawInput("a", "I live in Porto with two cats"), RawInput("b", "I work as a nurse"),
+                        RawInput("c", "the weather was grey")])
+    report = mem.consolidate()
+    assert report["profiles_written"] == ["default"]
+    pid = mem.store.summary_for("default", "profile", "")
+    text = mem.store.memory_row(pid)["text"]
+    assert "I live in Porto" in text and "nurse" in text and "weather" not in text
+    mem.forget([res.created[1]])  # the nurse statement
+    assert mem.store.memory_row(pid)["stale"] == 1
+    assert mem.consolidate()["profiles_written"] == ["default"]
+    new_text = mem.store.memory_row(mem.store.summary_for("default", "profile", ""))["text"]
+    assert "nurse" not in new_text and "Porto" in new_text
+
+
+def test_newer_fact_supersedes_older_without_deleting_it(hash_memory):
+    mem = hash_memory
+    old_ev = mem.remember([RawInput("a", "Ana: I live in Porto now")], fmt="chat", at="2023-01-01").created[0]
+    new_ev = mem.remember([RawInput("b", "Ana: I live in Lisbon now")], fmt="chat", at="2024-06-01").created[0]
+    old_fact = mem.derive("fact", "Ana lives in Porto.", [old_ev])
+    new_fact = mem.derive("fact", "Ana lives in Lisbon.", [new_ev])
+    report = mem.consolidate()
+    assert report["superseded"] == [{"old": old_fact, "new": new_fact}]
+    row = mem.store.memory_row(old_fact)
+    assert row["valid_until"] == "2024-06-01T00:00:00Z" and row["status"] == "active"
+    assert ("superseded_by", new_fact) in mem.store.links(old_fact)["out"]
+    facts = [h for h in mem.recall("where does Ana live", limit=10) if h.kind == "fact"]
+    assert facts[0].id == new_fact and facts[-1].valid_until is not None
+    assert "supersede" in [r.op for r in mem.audit_log()]
+
+
+def test_consolidate_can_extract_facts(db_path):
+    from memcli.core import Memory
+    from tests.conftest import HashEmbedder, ScriptedGenerator
+
+    gen = ScriptedGenerator("- Ana moved to Lisbon in March. [1]\n")
+    with Memory(db_path, embedder=HashEmbedder(), generator=gen) as mem:
+        mem.remember([RawInput("a", "Ana: I moved to Lisbon in March.\nBo: nice")], fmt="chat")
+        assert mem.consolidate(llm=True)["facts_accepted"] == 1
+
+
+def test_llm_day_summary_keeps_only_grounded_sentences(db_path):
+    from memcli.core import Memory
+    from tests.conftest import HashEmbedder, ScriptedGenerator
+
+    gen = ScriptedGenerator(" Ana packed the boxes. Bo bought a yacht in Monaco.")
+    with Memory(db_path, embedder=HashEmbedder(), generator=gen) as mem:
+        mem.remember([RawInput("d", chat("2024-03-05", "Ana: packed the boxes", "Bo: booked the van",
+                                         "Ana: called the movers"))])
+        mem.consolidate(llm=True)
+        text = mem.store.memory_row(mem.store.summary_for("default", "day", "2024-03-05"))["text"]
+        assert text == "2024-03-05: Ana packed the boxes."

@@ -104,6 +104,17 @@ def test_decayed_respects_strength_and_pins(populated):
     assert mem.select_for_forget(decayed=True, threshold=0.0) == []
 
 
+def test_importance_makes_memories_decay_slower(hash_memory):
+    mem = hash_memory
+    plain = mem.remember([RawInput("a", "ordinary remark")]).created[0]
+    vital = mem.remember([RawInput("b", "blood type is O negative")], importance=1.0).created[0]
+    old = (datetime.now(timezone.utc) - timedelta(days=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mem.store.conn.execute("UPDATE memories SET created_at = ?", [old])
+    assert mem.select_for_forget(decayed=True) == [plain] and vital != plain
+    with pytest.raises(InputError):
+        mem.remember([RawInput("c", "x")], importance=2)
+
+
 def test_retention_curve_direction():
     now = datetime(2024, 6, 1, tzinfo=timezone.utc)
     weak = retention(now, "2024-01-01T00:00:00Z", None, 1.0)

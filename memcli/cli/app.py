@@ -129,6 +129,7 @@ def remember(
     scope: ScopeOpt = None,
     tag: TagOpt = None,
     at: Annotated[Optional[str], typer.Option("--at", help="Event time for messages that carry none (ISO-8601, '2d', 'yesterday').")] = None,
+    importance: Annotated[float, typer.Option("--importance", min=0.0, max=1.0, help="0..1: important memories start stronger and decay slower.")] = 0.0,
     extract: Annotated[bool, typer.Option("--extract", help="Also propose facts with the local generator; only grounded ones are kept.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -153,7 +154,7 @@ def remember(
         inputs.append(RawInput("stdin", _read_stdin()))
     with ctx.obj.memory(out, create=True) as mem, out.progress("embedding") as advance:
         result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
-                              progress=advance)
+                              progress=advance, importance=importance)
     facts = None
     if extract and result.created:
         with ctx.obj.memory(out) as mem, out.progress("extracting facts") as advance:

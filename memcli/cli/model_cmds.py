@@ -140,12 +140,14 @@ def consolidate(
     scope: Annotated[Optional[str], typer.Option("--scope", "-s", help="Only this scope.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened since (ISO-8601, '7d').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; change nothing.")] = False,
+    llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Also extract facts and draft day summaries with the generator (slow on the default model).")] = False,
     print_cron: Annotated[bool, typer.Option("--cron-line", help="Print a ready crontab entry and exit.")] = False,
     install_cron: Annotated[bool, typer.Option("--install-cron", help="Add that entry to your crontab.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
-    """Merge near-duplicates, write day summaries, count decayed memories — incrementally, safe to run from cron.
+    """Merge near-duplicates, write day summaries and profiles, mark superseded facts, count decayed memories —
+    incrementally, safe to run from cron.
 
     Examples:
       memcli consolidate --dry-run
@@ -161,7 +163,7 @@ def consolidate(
         print(line)
         return
     with ctx.obj.memory(out) as mem, out.progress("consolidating") as advance:
-        report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, progress=advance)
+        report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, llm=llm, progress=advance)
     if json_out:
         out.emit_json(report)
     elif "skipped" in report:

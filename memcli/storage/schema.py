@@ -145,6 +145,15 @@ def _migrations():
             """,
         )
 
+    @migrations()
+    def m004_supersession(db):
+        _run_statements(
+            db,
+            """
+            ALTER TABLE memories ADD COLUMN valid_until TEXT;  -- set when a newer fact supersedes this one
+            """,
+        )
+
     return migrations
 
 

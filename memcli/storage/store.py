@@ -57,6 +57,7 @@ class NewMemory:
     context: str
     fts_text: str
     tags: list[str] = field(default_factory=list)
+    strength: float = 1.0
 
 
 class Store:
@@ -173,10 +174,10 @@ class Store:
 
     def insert_memory(self, mem: NewMemory, created_at: str, vectors: np.ndarray) -> int:
         cur = self.conn.execute(
-            "INSERT INTO memories(kind, text, speaker, scope, occurred_at, created_at, content_hash, key_text, context) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO memories(kind, text, speaker, scope, occurred_at, created_at, content_hash, key_text, "
+            "context, strength) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [mem.kind, mem.text, mem.speaker, mem.scope, mem.occurred_at, created_at, mem.content_hash,
-             mem.key_text, mem.context],
+             mem.key_text, mem.context, mem.strength],
         )
         memory_id = cur.lastrowid
         self.conn.execute(
@@ -250,7 +251,7 @@ class Store:
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             cols = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength",
-                    "recall_count", "last_recalled_at", "status", "flags")
+                    "recall_count", "last_recalled_at", "status", "flags", "valid_until")
             for row in self.conn.execute(f"SELECT {', '.join(cols)} FROM memories WHERE id IN ({marks})", part):
                 rec = dict(zip(cols, row))
                 rec["flags"] = json.loads(rec["flags"]) if rec["flags"] else None
@@ -513,6 +514,43 @@ class Store:
                           "SELECT ?, message_id FROM memory_messages WHERE memory_id = ?", [keep_id, dup_id])
         self.add_link(dup_id, "merged_into", keep_id)
 
+    def facts(self, scope: str | None) -> list[dict]:
+        """Active, current fact memories, oldest event first."""
+        cols = ("id", "scope", "text", "occurred_at")
+        sql = (f"SELECT {', '.join(cols)} FROM memories WHERE kind = 'fact' AND status = 'active' "
+               "AND valid_until IS NULL")
+        params: list = []
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY occurred_at, id", params)]
+
+    def superseded_among(self, ids: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        for part in _parts(ids):
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM memories WHERE valid_until IS NOT NULL AND id IN ({','.join('?' * len(part))})",
+                part))
+        return out
+
+    def supersede(self, old_id: int, new_id: int, valid_until: str) -> None:
+        """The old fact stays (history is not destroyed) but is no longer current."""
+        self.conn.execute("UPDATE memories SET valid_until = ? WHERE id = ?", [valid_until, old_id])
+        self.add_link(old_id, "superseded_by", new_id)
+
+    def self_statements(self, scope: str, pattern_words: Sequence[str], limit: int) -> list[dict]:
+        """Recent episodic memories that look like the user describing themself (for the extractive profile)."""
+        cols = ("id", "speaker", "text", "occurred_at")
+        likes = " OR ".join("(' ' || lower(text) || ' ') LIKE ?" for _ in pattern_words)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
+            f"AND ({likes}) ORDER BY occurred_at DESC, id DESC LIMIT ?",
+            [scope, *[f"% {w} %" for w in pattern_words], limit])
+        return [dict(zip(cols, r)) for r in rows]
+
+    def scopes(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT scope FROM memories ORDER BY scope")]
+
     def day_members(self, scope: str, day: str) -> list[dict]:
         cols = ("id", "speaker", "text", "occurred_at")
         rows = self.conn.execute(
@@ -529,9 +567,10 @@ class Store:
         self.conn.execute("INSERT INTO summaries(memory_id, scope, period, period_key) VALUES (?,?,?,?)",
                           [memory_id, scope, period, key])
 
-    def stale_summaries(self, scope: str | None) -> list[tuple[int, str, str]]:
-        sql = ("SELECT s.memory_id, s.scope, s.period_key FROM summaries s JOIN memories m ON m.id = s.memory_id "
-               "WHERE m.stale = 1")
+    def stale_summaries(self, scope: str | None) -> list[tuple[int, str, str, str]]:
+        """(memory id, scope, period, period key) of summaries and profiles a forget has marked stale."""
+        sql = ("SELECT s.memory_id, s.scope, s.period, s.period_key FROM summaries s "
+               "JOIN memories m ON m.id = s.memory_id WHERE m.stale = 1")
         params: list = []
         if scope is not None:
             sql += " AND s.scope = ?"
