@@ -186,3 +186,19 @@ def test_python_dash_m_entry_point(tmp_path):
 
     r = subprocess.run([sys.executable, "-m", "memcli", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "remember" in r.stdout
+
+
+def test_database_corrupted_after_creation_is_a_clear_error(cli, tmp_path):
+    import sqlean
+
+    path = tmp_path / "damaged.db"
+    lines = "\n".join(json.dumps({"id": f"m{i}", "text": f"message {i} about topic {i % 7}"}) for i in range(300))
+    assert cli("--db", str(path), "remember", "--format", "jsonl", "-", input=lines).exit_code == 0
+    conn = sqlean.connect(str(path))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[16384:] = b"\xde\xad" * ((len(data) - 16384) // 2)  # keep the header, wreck the pages behind it
+    path.write_bytes(bytes(data))
+    r = cli("--db", str(path), "recall", "topic 3")
+    assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and "Traceback" not in r.output

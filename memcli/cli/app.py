@@ -32,6 +32,16 @@ class MemcliGroup(TyperGroup):
         except BrokenPipeError:
             sys.stderr.close()  # reader went away (e.g. `| head`): not an error worth a traceback
             raise typer.Exit(0) from None
+        except Exception as exc:
+            # SQLite failing mid-command (corrupt pages, disk full, read-only file, locked too long) is a state
+            # of the user's database, not a memcli bug: say so in one line. Anything else keeps its traceback.
+            import sqlean
+
+            if not isinstance(exc, sqlean.Error):
+                raise
+            typer.echo(f"memcli: error: database: {safe(str(exc))} (check the file with "
+                       "'sqlite3 PATH \"PRAGMA integrity_check\"'; nothing was changed by this command)", err=True)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
