@@ -17,6 +17,7 @@ from .consolidate import ConsolidateMixin
 from .errors import InputError
 from .lifecycle import LifecycleMixin
 from .pipeline import PipelineMixin
+from .transfer import TransferMixin
 from .ingest.keys import KeyOptions, build_keys
 from .ingest.parse import Message, decode, parse
 from .paths import default_db_path
@@ -89,7 +90,7 @@ def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
+class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, TransferMixin):
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db=None, create: bool = True,
@@ -359,6 +360,21 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin):
                                        "embedding_model": embedder.model_id, "dim": embedder.dimension,
                                        "memories": done})
         return done
+
+    def backup(self, target: str | Path) -> Path:
+        """A consistent copy through SQLite's online backup API, safe while other processes write."""
+        import sqlean
+
+        target = Path(target).expanduser()
+        if target.exists():
+            raise InputError(f"{target} exists; choose a new path")
+        dest = sqlean.connect(str(target))
+        try:
+            self.store.conn.backup(dest)
+        finally:
+            dest.close()
+        target.chmod(0o600)
+        return target
 
     def stats(self) -> dict:
         store = self.store

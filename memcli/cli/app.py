@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import InputError, MemcliError
+from .completion import complete_scope, complete_tag
 from .output import Output, safe
 
 EXIT_INTERRUPTED = 130
@@ -106,8 +107,9 @@ def main_callback(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only ids on stdout, no progress on stderr.")]
-ScopeOpt = Annotated[Optional[str], typer.Option("--scope", "-s", help="Memory scope (namespace), e.g. work.")]
-TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).")]
+ScopeOpt = Annotated[Optional[str], typer.Option("--scope", "-s", help="Memory scope (namespace), e.g. work.",
+                                                 autocompletion=complete_scope)]
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).", autocompletion=complete_tag)]
 
 MAX_INPUT_BYTES = 512 * 1024 * 1024
 
@@ -275,7 +277,29 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
     out.mapping(data)
 
 
-from . import audit_cmds, forget_cmds, model_cmds  # noqa: E402,F401  (register their commands on `app`)
+from . import audit_cmds, forget_cmds, model_cmds, transfer_cmds  # noqa: E402,F401  (register their commands on `app`)
+
+
+@app.command()
+def completions(
+    shell: Annotated[Optional[str], typer.Argument(help="bash|zsh|fish; omit with --write.")] = None,
+    write: Annotated[Optional[Path], typer.Option("--write", help="Write all three scripts into this directory.")] = None,
+):
+    """Print a shell completion script (or write all of them). `memcli --install-completion` also works.
+
+    Examples:
+      memcli completions bash > ~/.local/share/bash-completion/completions/memcli
+      memcli completions --write completions/
+    """
+    from .completion import SHELLS, script, write_all
+
+    if write is not None:
+        for path in write_all(write):
+            typer.echo(str(path))
+        return
+    if shell not in SHELLS:
+        raise InputError(f"shell must be one of {', '.join(SHELLS)}")
+    typer.echo(script(shell), nl=False)
 
 
 def main():

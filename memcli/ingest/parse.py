@@ -193,17 +193,19 @@ def _record(obj, origin: str, where: str) -> Message:
     )
 
 
-def _parse_jsonl(text: str, origin: str) -> list[Message]:
-    messages = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+def json_lines(lines, origin: str):
+    """(line number, decoded value) for each non-blank line; a bad line is an InputError naming it."""
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            yield lineno, json.loads(line)
         except (ValueError, RecursionError) as exc:
             raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
-        messages.append(_record(obj, origin, str(lineno)))
-    return messages
+
+
+def _parse_jsonl(text: str, origin: str) -> list[Message]:
+    return [_record(obj, origin, str(lineno)) for lineno, obj in json_lines(text.splitlines(), origin)]
 
 
 def _parse_json(text: str, origin: str) -> list[Message]:

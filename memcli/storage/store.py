@@ -548,6 +548,12 @@ class Store:
             [scope, *[f"% {w} %" for w in pattern_words], limit])
         return [dict(zip(cols, r)) for r in rows]
 
+    def labels(self, kind: str) -> list[str]:
+        """Distinct scopes or tags, for shell completion."""
+        sql = {"scope": "SELECT DISTINCT scope FROM memories ORDER BY 1",
+               "tag": "SELECT DISTINCT tag FROM memory_tags ORDER BY 1"}[kind]
+        return [r[0] for r in self.conn.execute(sql)]
+
     def scopes(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT scope FROM memories ORDER BY scope")]
 

@@ -1,0 +1,82 @@
+"""export, import, backup."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from .app import JsonOpt, _read_file, _read_stdin, app
+from .output import Output
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    vectors: Annotated[bool, typer.Option("--vectors/--no-vectors", help="Include vectors (exact recall after import).")] = True,
+    json_out: JsonOpt = False,
+):
+    """Write every memory with its provenance, sources and vectors as JSONL.
+
+    Example:
+      memcli export -o memories.jsonl
+    """
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as mem:
+        if output is None:
+            counts = mem.export_jsonl(sys.stdout, vectors=vectors)
+        else:
+            if output.exists():
+                raise InputError(f"{output} exists; choose a new path")
+            tmp = output.with_name(output.name + ".partial")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                counts = mem.export_jsonl(fh, vectors=vectors)
+            tmp.replace(output)
+    if output is not None and json_out:
+        out.emit_json({"exported": counts, "path": str(output)})
+    elif output is not None:
+        print(f"exported {counts['memories']} memories, {counts['messages']} messages, {counts['sources']} sources "
+              f"to {output}")
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A memcli export (JSONL), or '-' for stdin.")],
+    json_out: JsonOpt = False,
+):
+    """Load a memcli export. Everything is validated before anything is written; importing twice adds nothing.
+
+    Example:
+      memcli --db new.db import memories.jsonl
+    """
+    from ..ingest.parse import decode
+
+    out = Output(json_out, False)
+    raw = _read_stdin() if path == "-" else _read_file(Path(path))
+    text = decode(raw, path)
+    with ctx.obj.memory(out, create=True) as mem:
+        result = mem.import_jsonl(text.splitlines(), origin=path)
+    if json_out:
+        out.emit_json(result)
+    else:
+        print(f"imported {result['memories']} memories ({result['skipped_memories']} already present), "
+              f"{result['messages']} messages, {result['sources']} sources"
+              + (", re-embedded" if result["reembedded"] else ""))
+
+
+@app.command()
+def backup(ctx: typer.Context, target: Annotated[Path, typer.Argument(help="New file for the copy.")]):
+    """Copy the database with SQLite's online backup (consistent even while memcli is in use).
+
+    Example:
+      memcli backup ~/memcli-backup.db
+    """
+    out = Output(False, False)
+    with ctx.obj.memory(out) as mem:
+        path = mem.backup(target)
+    print(f"backed up to {path}")

@@ -1,0 +1,87 @@
+"""Export and import rows as plain dicts (the JSONL format lives in memcli/transfer.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+
+SOURCE_COLS = ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
+               "redacted_at")
+MESSAGE_COLS = ("id", "source_id", "seq", "speaker", "role", "text", "occurred_at", "external_id")
+MEMORY_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
+               "last_recalled_at", "status", "content_hash", "key_text", "context", "pinned", "stale", "flags",
+               "valid_until")
+
+
+class Portable:
+    """Row-level access for export/import. Used through Store.portable."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def sources(self) -> Iterator[dict]:
+        for row in self.conn.execute(f"SELECT {', '.join(SOURCE_COLS)} FROM sources ORDER BY id"):
+            yield dict(zip(SOURCE_COLS, row))
+
+    def messages(self) -> Iterator[dict]:
+        for row in self.conn.execute(f"SELECT {', '.join(MESSAGE_COLS)} FROM messages ORDER BY id"):
+            yield dict(zip(MESSAGE_COLS, row))
+
+    def memories(self, with_vectors: bool) -> Iterator[dict]:
+        has_vec = self.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0] > 0
+        for row in self.conn.execute(f"SELECT {', '.join(MEMORY_COLS)} FROM memories ORDER BY id").fetchall():
+            rec = dict(zip(MEMORY_COLS, row))
+            mid = rec["id"]
+            rec["flags"] = json.loads(rec["flags"]) if rec["flags"] else None
+            rec["tags"] = [r[0] for r in self.conn.execute(
+                "SELECT tag FROM memory_tags WHERE memory_id = ? ORDER BY tag", [mid])]
+            rec["messages"] = [r[0] for r in self.conn.execute(
+                "SELECT message_id FROM memory_messages WHERE memory_id = ? ORDER BY message_id", [mid])]
+            rec["links"] = [list(r) for r in self.conn.execute(
+                "SELECT relation, target_id FROM memory_links WHERE memory_id = ? ORDER BY relation, target_id",
+                [mid])]
+            summary = self.conn.execute("SELECT period, period_key FROM summaries WHERE memory_id = ?",
+                                        [mid]).fetchone()
+            rec["summary_of"] = list(summary) if summary else None
+            if with_vectors and has_vec:
+                rec["vectors"] = [np.frombuffer(r[0], dtype=np.float32).tolist() for r in self.conn.execute(
+                    "SELECT v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id WHERE c.memory_id = ? "
+                    "ORDER BY c.seq", [mid])]
+            yield rec
+
+    def find_source(self, src: dict) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM sources WHERE sha256 = ? AND scope = ? AND format = ? AND stated_at = ?",
+            [src["sha256"], src["scope"], src["format"], src["stated_at"] or ""]).fetchone()
+        return row[0] if row else None
+
+    def insert_source(self, src: dict) -> int:
+        cols = [c for c in SOURCE_COLS if c != "id"]
+        cur = self.conn.execute(f"INSERT INTO sources({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                                [src[c] if c != "stated_at" else (src[c] or "") for c in cols])
+        return cur.lastrowid
+
+    def message_at(self, source_id: int, seq: int) -> int | None:
+        row = self.conn.execute("SELECT id FROM messages WHERE source_id = ? AND seq = ?", [source_id, seq]).fetchone()
+        return row[0] if row else None
+
+    def insert_message(self, msg: dict, source_id: int) -> int:
+        cols = [c for c in MESSAGE_COLS if c not in ("id", "source_id")]
+        cur = self.conn.execute(
+            f"INSERT INTO messages(source_id, {', '.join(cols)}) VALUES (?, {','.join('?' * len(cols))})",
+            [source_id, *[msg[c] for c in cols]])
+        return cur.lastrowid
+
+    def insert_memory(self, rec: dict) -> int:
+        cols = [c for c in MEMORY_COLS if c != "id"]
+        values = [json.dumps(rec[c]) if c == "flags" and rec[c] else rec[c] for c in cols]
+        cur = self.conn.execute(f"INSERT INTO memories({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                                values)
+        mid = cur.lastrowid
+        fts_text = f"{rec['speaker']}: {rec['text']}" if rec["speaker"] else rec["text"]
+        self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
+                          [mid, fts_text, rec["context"]])
+        return mid

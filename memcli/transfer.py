@@ -1,0 +1,152 @@
+"""Export to and import from JSONL: memories with their provenance, sources and (optionally) vectors.
+
+One JSON object per line, each with a "type": "meta" (first), "source", "message", "memory". Import validates
+every line before writing anything, maps ids onto the target database, skips what is already there (sources by
+content hash and scope, memories by content hash), and writes in one transaction. With vectors from the same
+embedding model, an import reproduces recall exactly; otherwise memories are re-embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TextIO
+
+import numpy as np
+
+from .errors import InputError
+from .timeparse import now_utc, to_iso
+
+FORMAT_VERSION = 1
+_REQUIRED = {
+    "source": ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages"),
+    "message": ("id", "source_id", "seq", "text"),
+    "memory": ("id", "kind", "text", "scope", "occurred_at", "created_at", "content_hash", "key_text", "messages"),
+}
+
+
+class TransferMixin:
+    def export_jsonl(self, out: TextIO, *, vectors: bool = True) -> dict:
+        from .storage.portable import Portable
+
+        store = self.store
+        port = Portable(store.conn)
+        model = store.embedding_model()
+        counts = {"sources": 0, "messages": 0, "memories": 0}
+        out.write(json.dumps({"type": "meta", "version": FORMAT_VERSION, "exported_at": to_iso(now_utc()),
+                              "embedding_model": model[0] if model else None,
+                              "embedding_dim": model[1] if model else None}) + "\n")
+        for kind, rows in (("source", port.sources()), ("message", port.messages()),
+                           ("memory", port.memories(vectors))):
+            for row in rows:
+                out.write(json.dumps({"type": kind, **row}, ensure_ascii=False) + "\n")
+                counts[kind + "s" if kind != "memory" else "memories"] += 1
+        return counts
+
+    def import_jsonl(self, lines: Iterable[str], origin: str = "import") -> dict:
+        meta, sources, messages, memories = _validate(lines, origin)
+        from .storage.portable import Portable
+
+        store = self.store
+        port = Portable(store.conn)
+        vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
+        current = store.embedding_model()
+        use_vectors = (all("vectors" in m and m["vectors"] for m in memories) and vec_model[0] is not None
+                       and (current is None or current == tuple(vec_model))
+                       and (self._embedder is None or self._embedder.model_id == vec_model[0]))
+        fresh_vectors = {}
+        known = store.existing_memories(m["content_hash"] for m in memories)
+        todo = [m for m in memories if m["content_hash"] not in known]
+        if todo and not use_vectors:
+            embedded = self.embedder.embed_chunks([m["key_text"] for m in todo])
+            fresh_vectors = {m["id"]: v for m, v in zip(todo, embedded)}
+        now = to_iso(now_utc())
+        result = {"sources": 0, "messages": 0, "memories": 0, "skipped_memories": len(memories) - len(todo),
+                  "reembedded": bool(fresh_vectors)}
+        with store.transaction():
+            if todo:
+                if use_vectors:
+                    store.ensure_embedding_model(vec_model[0], int(vec_model[1]))
+                else:
+                    self._ensure_model(store, now)
+            source_map, message_map = {}, {}
+            new_sources = set()
+            for src in sources:
+                existing = port.find_source(src)
+                if existing is None:
+                    source_map[src["id"]] = port.insert_source(src)
+                    new_sources.add(src["id"])
+                    result["sources"] += 1
+                else:
+                    source_map[src["id"]] = existing
+            for msg in messages:
+                target = source_map[msg["source_id"]]
+                if msg["source_id"] in new_sources:
+                    message_map[msg["id"]] = port.insert_message(msg, target)
+                    result["messages"] += 1
+                else:
+                    message_map[msg["id"]] = port.message_at(target, msg["seq"])
+            memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
+            for rec in todo:
+                mid = port.insert_memory(rec)
+                memory_map[rec["id"]] = mid
+                vecs = np.asarray(rec["vectors"], dtype=np.float32) if use_vectors else fresh_vectors[rec["id"]]
+                store.add_vectors(mid, vecs)
+                store.add_tags(mid, rec.get("tags") or [])
+                for old_msg in rec["messages"]:
+                    if message_map.get(old_msg) is not None:
+                        store.link_message(mid, message_map[old_msg])
+                if rec.get("summary_of"):
+                    period, key = rec["summary_of"]
+                    if store.summary_for(rec["scope"], period, key) is None:
+                        store.record_summary(mid, rec["scope"], period, key)
+                result["memories"] += 1
+            for rec in todo:
+                for relation, target in rec.get("links") or []:
+                    if target in memory_map:
+                        store.add_link(memory_map[rec["id"]], relation, memory_map[target])
+            store.audit.append(at=now, actor=self.actor, op="import",
+                               memory_ids=[memory_map[m["id"]] for m in todo],
+                               detail={"origin": origin, **result})
+        return result
+
+
+def _validate(lines: Iterable[str], origin: str):
+    from .ingest.parse import json_lines
+
+    meta, sources, messages, memories = None, [], [], []
+    for lineno, obj in json_lines(lines, origin):
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "meta":
+            if obj.get("version") != FORMAT_VERSION:
+                raise InputError(f"{origin}:{lineno}: unsupported export version {obj.get('version')!r}")
+            meta = obj
+            continue
+        if kind not in _REQUIRED:
+            raise InputError(f"{origin}:{lineno}: expected a record with type meta, source, message or memory")
+        missing = [k for k in _REQUIRED[kind] if k not in obj]
+        if missing:
+            raise InputError(f"{origin}:{lineno}: {kind} record lacks {', '.join(missing)}")
+        {"source": sources, "message": messages, "memory": memories}[kind].append(obj)
+    if meta is None:
+        raise InputError(f"{origin}: not a memcli export (no meta line)")
+    source_ids = {s["id"] for s in sources}
+    message_ids = {m["id"] for m in messages}
+    for m in messages:
+        if m["source_id"] not in source_ids:
+            raise InputError(f"{origin}: message {m['id']} refers to missing source {m['source_id']}")
+    for mem in memories:
+        if not isinstance(mem["messages"], list) or any(x not in message_ids for x in mem["messages"]):
+            raise InputError(f"{origin}: memory {mem['id']} refers to a missing message")
+        for field in ("strength", "recall_count", "status", "pinned", "stale"):
+            mem.setdefault(field, {"strength": 1.0, "recall_count": 0, "status": "active"}.get(field, 0))
+        for field in ("speaker", "last_recalled_at", "flags", "valid_until"):
+            mem.setdefault(field, None)
+        mem.setdefault("context", "")
+    for src in sources:
+        src.setdefault("stated_at", "")
+        src.setdefault("redacted_at", None)
+    for msg in messages:
+        for field in ("speaker", "role", "occurred_at", "external_id"):
+            msg.setdefault(field, None)
+    return meta, sources, messages, memories

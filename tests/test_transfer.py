@@ -1,0 +1,91 @@
+"""export -> import reproduces recall exactly; import is idempotent and validates before writing; backup."""
+
+import json
+
+import pytest
+
+from memcli.core import Memory, RawInput
+from memcli.errors import InputError
+from tests.conftest import HashEmbedder
+
+CHAT = "\n".join(json.dumps(r) for r in [
+    {"id": "c1", "speaker": "Ana", "text": "I adopted a grey cat named Miso", "timestamp": "2024-01-05T10:00:00Z"},
+    {"id": "c2", "speaker": "Bo", "text": "Does Miso like tuna?", "timestamp": "2024-01-05T10:01:00Z"},
+    {"id": "c3", "speaker": "Ana", "text": "She prefers salmon", "timestamp": "2024-01-05T10:02:00Z"},
+])
+QUERIES = ["grey cat", "what fish does the cat like", "tuna", "Ana"]
+
+
+def recall_all(mem):
+    return [[(h.text, h.score, h.kind, h.tags, [s["message_id"] for s in h.sources]) for h in
+             mem.recall(q, touch=False)] for q in QUERIES]
+
+
+def test_roundtrip_reproduces_recall_and_is_idempotent(tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    with Memory(a, embedder=HashEmbedder()) as mem:
+        res = mem.remember([RawInput("chat", CHAT)], tags=["pets"], fmt="jsonl")
+        mem.derive("fact", "Ana adopted a grey cat named Miso", [res.created[0]])
+        mem.pin([res.created[2]])
+        export = tmp_path / "export.jsonl"
+        with open(export, "w") as fh:
+            counts = mem.export_jsonl(fh)
+        expected = recall_all(mem)
+    assert counts == {"sources": 1, "messages": 3, "memories": 4}
+    lines = export.read_text().splitlines()
+    with Memory(b, embedder=HashEmbedder()) as mem:
+        first = mem.import_jsonl(lines)
+        assert first["memories"] == 4 and not first["reembedded"]
+        assert recall_all(mem) == expected
+        again = mem.import_jsonl(lines)
+        assert again["memories"] == 0 and again["skipped_memories"] == 4
+        assert mem.stats()["memories"] == 4 and mem.stats()["sources"] == 1
+        fact = next(h for h in mem.recall("grey cat", touch=False) if h.kind == "fact")
+        assert mem.store.links(fact.id)["out"][0][0] == "derived_from"
+
+
+def test_import_without_vectors_reembeds(tmp_path):
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("chat", CHAT)], fmt="jsonl")
+        path = tmp_path / "e.jsonl"
+        with open(path, "w") as fh:
+            mem.export_jsonl(fh, vectors=False)
+        expected = recall_all(mem)
+    with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as mem:
+        assert mem.import_jsonl(path.read_text().splitlines())["reembedded"]
+        assert recall_all(mem) == expected
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"type": "source"}'], "lacks"),
+    (['{"type": "meta", "version": 1}', "{bad"], ":2: invalid JSON"),
+    (['{"type": "meta", "version": 99}'], "unsupported export version"),
+    (['{"type": "message", "id": 1, "source_id": 5, "seq": 0, "text": "x"}'], "no meta line"),
+    (['{"type": "meta", "version": 1}', '{"type": "message", "id": 1, "source_id": 5, "seq": 0, "text": "x"}'],
+     "missing source"),
+])
+def test_invalid_exports_are_refused_before_writing(hash_memory, lines, message):
+    with pytest.raises(InputError, match=message):
+        hash_memory.import_jsonl(lines, origin="f")
+    assert hash_memory.stats()["memories"] == 0
+
+
+def test_backup_is_a_working_copy(hash_memory, tmp_path):
+    hash_memory.remember([RawInput("a", "backed up thought")])
+    copy = hash_memory.backup(tmp_path / "copy.db")
+    with Memory(copy, embedder=HashEmbedder()) as mem:
+        assert mem.recall("backed up thought")[0].text == "backed up thought"
+    with pytest.raises(InputError, match="exists"):
+        hash_memory.backup(copy)
+
+
+def test_cli_export_import_backup(cli, tmp_path):
+    cli("remember", "the garage code is on the blue card")
+    out = tmp_path / "x.jsonl"
+    assert cli("export", "-o", str(out)).exit_code == 0
+    r = cli("--db", str(tmp_path / "new.db"), "import", str(out), "--json")
+    assert json.loads(r.stdout)["memories"] == 1
+    r = cli("--db", str(tmp_path / "new.db"), "recall", "garage code", "--json")
+    assert json.loads(r.stdout)[0]["text"] == "the garage code is on the blue card"
+    assert cli("backup", str(tmp_path / "b.db")).exit_code == 0
+    assert cli("export", "-o", str(out)).exit_code == 1  # never overwrites
