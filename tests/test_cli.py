@@ -202,3 +202,16 @@ def test_database_corrupted_after_creation_is_a_clear_error(cli, tmp_path):
     path.write_bytes(bytes(data))
     r = cli("--db", str(path), "recall", "topic 3")
     assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and "Traceback" not in r.output
+
+
+def test_doctor(cli, tmp_path, real_generator):  # both default models prepared, as doctor expects
+    cli("remember", "doctor check memory")
+    r = cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(r.stdout)}
+    assert r.exit_code == 0, checks
+    assert checks["database"]["ok"] and "integrity ok" in checks["database"]["detail"]
+    assert checks["embedder model"]["ok"] and checks["permissions"]["ok"]
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not sqlite at all" * 10)
+    r = cli("--db", str(bad), "doctor")
+    assert r.exit_code == 1 and "FAIL database" in r.stdout and "fix:" in r.stdout

@@ -188,3 +188,25 @@ def _install_cron(line: str) -> None:
     done = subprocess.run(["crontab", "-"], input=new, capture_output=True, text=True)
     if done.returncode != 0:
         raise InputError(f"crontab refused the entry: {done.stderr.strip()}")
+
+
+@app.command()
+def doctor(ctx: typer.Context, json_out: JsonOpt = False):
+    """Check Python, SQLite and sqlite-vec, the model files and checksums, the database, permissions and disk.
+
+    Example:
+      memcli doctor
+    """
+    from ..doctor import run_checks
+    from ..paths import default_db_path
+
+    out = Output(json_out, False)
+    checks = run_checks(Path(ctx.obj.db or default_db_path()).expanduser(), ctx.obj.model_spec("embedder"),
+                        ctx.obj.model_spec("generator"))
+    if json_out:
+        out.emit_json([c.to_json() for c in checks])
+    else:
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<18} {safe(c.detail)}" + ("" if c.ok else f"\n     fix: {c.fix}"))
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

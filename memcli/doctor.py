@@ -1,0 +1,86 @@
+"""`memcli doctor`: checks of everything memcli depends on, each with a fix hint."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | None) -> list[Check]:
+    from .models import gemma, minilm
+
+    checks = [Check("python", sys.version_info >= (3, 11), f"{platform.python_implementation()} {sys.version.split()[0]}",
+                    "install Python 3.11 or newer")]
+    try:
+        import sqlean
+        import sqlite_vec
+
+        conn = sqlean.connect(":memory:")
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        vec = conn.execute("SELECT vec_version()").fetchone()[0]
+        fts = conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0]
+        checks.append(Check("sqlite", bool(fts), f"SQLite {sqlean.sqlite_version} (sqlean), FTS5 {'yes' if fts else 'no'}",
+                            "pip install --force-reinstall sqlean.py"))
+        checks.append(Check("sqlite-vec", True, f"{vec} loads"))
+        conn.close()
+    except Exception as exc:
+        checks.append(Check("sqlite-vec", False, f"cannot load: {exc}", "pip install --force-reinstall sqlean.py sqlite-vec"))
+    for role, spec, module in (("embedder", embedder_spec, minilm), ("generator", generator_spec, gemma)):
+        if spec:
+            path = Path(spec).expanduser()
+            checks.append(Check(f"{role} model", path.is_file(), f"configured: {spec}",
+                                f"memcli models use {role} PATH (or default)"))
+        else:
+            path = module.gguf_path()
+            ok = module.is_prepared(path)
+            full = ok and (minilm.verify(path) if module is minilm else True)
+            checks.append(Check(f"{role} model", full, f"{module.MODEL_ID}: {'ready, checksum ok' if full else 'not prepared'} ({path})",
+                                f"memcli models prepare {role}" + (" --force" if ok and not full else "")))
+    if db_path.exists():
+        try:
+            from .storage import Store, open_database
+            from .storage.schema import _migrations
+
+            db = open_database(db_path, create=False)
+            integrity = db.execute("PRAGMA quick_check").fetchone()[0]
+            pending = [m.name for m in _migrations().pending(db)]
+            model = Store(db).embedding_model()
+            db.conn.close()
+            checks.append(Check("database", integrity == "ok" and not pending,
+                                f"{db_path}: integrity {integrity}; schema {'current' if not pending else 'pending ' + ', '.join(pending)}; "
+                                f"vectors {model[0] + ' ' + str(model[1]) + '-d' if model else 'none yet'}",
+                                "restore from `memcli backup`, or export what is readable and import into a new file"))
+        except Exception as exc:
+            checks.append(Check("database", False, f"{db_path}: {exc}", "check the path; memcli never overwrites a foreign file"))
+        mode = db_path.stat().st_mode & 0o777
+        checks.append(Check("permissions", mode & 0o077 == 0, f"{db_path} mode {oct(mode)}", f"chmod 600 {db_path}"))
+    else:
+        checks.append(Check("database", True, f"{db_path} not created yet ('memcli remember' creates it)"))
+    target = db_path.parent if db_path.parent.exists() else Path.home()
+    free = shutil.disk_usage(target).free
+    checks.append(Check("disk space", free > 500 * 1024 * 1024, f"{free / 1e9:.1f} GB free at {target}",
+                        "free some space: models need ~300 MB, the database grows with what you store"))
+    from .paths import cache_dir
+
+    existing = cache_dir()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    checks.append(Check("cache dir writable", os.access(existing, os.W_OK), str(cache_dir()),
+                        "set MEMCLI_CACHE_DIR to a writable directory"))
+    return checks
