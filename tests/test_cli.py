@@ -215,3 +215,25 @@ def test_doctor(cli, tmp_path, real_generator):  # both default models prepared,
     bad.write_bytes(b"not sqlite at all" * 10)
     r = cli("--db", str(bad), "doctor")
     assert r.exit_code == 1 and "FAIL database" in r.stdout and "fix:" in r.stdout
+
+
+def test_output_modes_for_pipes(cli):
+    cli("remember", "line one\nstill one", "second memory here")
+    r = cli("recall", "memory one", "--nl")
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rows and all("id" in x for x in rows)
+    r = cli("recall", "second memory")
+    first = r.stdout.splitlines()[0].split("\t")
+    assert len(first) == 5 and first[4] == "second memory here"
+
+
+def test_config_commands(cli, tmp_path):
+    fake = tmp_path / "g.gguf"
+    fake.write_bytes(b"GGUF")
+    assert cli("config", "set", "generator", str(fake)).exit_code == 0
+    assert cli("config", "get", "generator").stdout.strip() == str(fake)
+    assert json.loads(cli("config", "list", "--json").stdout) == {"generator": str(fake)}
+    assert cli("config", "path").stdout.strip() == str(tmp_path / "config.toml")
+    assert cli("config", "set", "colour", "blue").exit_code == 1
+    assert cli("config", "set", "generator", "default").exit_code == 0
+    assert json.loads(cli("config", "list", "--json").stdout) == {}

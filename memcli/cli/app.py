@@ -220,6 +220,7 @@ def recall(
     no_touch: Annotated[bool, typer.Option("--no-touch", help="Do not count this as a recall (no reinforcement).")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Weight by retention on the forgetting curve (recent and often-used first).")] = False,
     json_out: JsonOpt = False,
+    nl: Annotated[bool, typer.Option("--nl", help="JSON Lines: one hit per line.")] = False,
     quiet: QuietOpt = False,
 ):
     """Find memories by meaning and words (hybrid vector + full-text search, rank-fused).
@@ -229,7 +230,7 @@ def recall(
       memcli recall "cat's name" --json --limit 5
       memcli recall --queries questions.txt --json
     """
-    out = Output(json_out, quiet)
+    out = Output(json_out or nl, quiet, nl=nl)
     if (query is None) == (queries is None):
         raise InputError("give a QUERY or --queries FILE (not both)")
     filters = _filters(scope, tag, kind, since, until)
@@ -278,6 +279,63 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
 
 
 from . import audit_cmds, forget_cmds, model_cmds, transfer_cmds  # noqa: E402,F401  (register their commands on `app`)
+
+
+config_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+                        help="Settings file: which models to use. Flags > environment > file > defaults.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("list")
+def config_list(json_out: JsonOpt = False):
+    """All settings in the config file.
+
+    Example:
+      memcli config list
+    """
+    from ..config import load
+
+    Output(json_out, False).mapping(load())
+
+
+@config_app.command("get")
+def config_get(key: Annotated[str, typer.Argument(help="embedder|generator")]):
+    """One setting (empty when unset).
+
+    Example:
+      memcli config get generator
+    """
+    from ..config import KEYS, load
+
+    if key not in KEYS:
+        raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+    typer.echo(load().get(key, ""))
+
+
+@config_app.command("set")
+def config_set(key: Annotated[str, typer.Argument(help="embedder|generator")],
+               value: Annotated[str, typer.Argument(help="Value; 'default' removes the setting.")]):
+    """Change a setting.
+
+    Example:
+      memcli config set generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
+    """
+    from ..config import set_value
+
+    path = set_value(key, None if value == "default" else value)
+    typer.echo(f"{key} = {value} ({path})")
+
+
+@config_app.command("path")
+def config_path_cmd():
+    """Where the config file lives.
+
+    Example:
+      memcli config path
+    """
+    from ..config import config_path
+
+    typer.echo(str(config_path()))
 
 
 @app.command()

@@ -33,6 +33,7 @@ def _console(stderr: bool = False):
 class Output:
     json_mode: bool = False
     quiet: bool = False
+    nl: bool = False  # JSON Lines: one hit per line instead of one list
 
     def emit_json(self, payload) -> None:
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
@@ -90,6 +91,10 @@ class Output:
 
     def hits(self, query: str, hits: list, *, batch: bool = False, batch_id=None) -> None:
         """A list of hits; in batch mode one JSON line per query: {"query", "id", "hits"}."""
+        if self.nl and not batch:
+            for h in hits:
+                self.emit_json(h.to_json())
+            return
         if self.json_mode:
             payload = [h.to_json() for h in hits]
             if batch:
@@ -103,6 +108,15 @@ class Output:
             return
         if not hits:
             print(f"No memory matches {safe(query)!r}.")
+            return
+        if not sys.stdout.isatty():
+            # Pipes get stable tab-separated lines (id, when, score, sources, text), not a drawn table.
+            for h in hits:
+                text = f"{h.speaker}: {h.text}" if h.speaker else h.text
+                src = ",".join(f"{s['source_id']}" + (f":{s['message_id']}" if s["message_id"] else "")
+                               for s in h.sources)
+                print("\t".join([str(h.id), h.occurred_at, f"{h.score:.4f}", safe(src),
+                                 safe(text).replace("\n", "\\n").replace("\t", " ")]))
             return
         from rich.table import Table
         from rich.text import Text
