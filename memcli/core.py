@@ -94,7 +94,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db=None, create: bool = True,
-                 actor: str | None = None, generator=None, generator_spec: str | None = None):
+                 actor: str | None = None, generator=None, generator_spec: str | None = None, plugins=None):
         self.path = Path(path) if path not in (None, ":memory:") else path
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -107,6 +107,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         self.actor = actor or os.environ.get("MEMCLI_ACTOR") or "user"
         self._generator = generator
         self._generator_spec = generator_spec
+        self._plugins = plugins
 
     # -- lazily opened resources ------------------------------------------------------------------------------
     @property
@@ -118,14 +119,30 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 self._db = open_database(self.path if self.path is not None else default_db_path(),
                                          create=self._create)
             self._store = Store(self._db)
+            self.plugins.hook.on_connect(conn=self._db.conn)
         return self._store
+
+    @property
+    def plugins(self):
+        """The pluggy manager (built-in formats plus installed plugins), created on first use."""
+        if self._plugins is None:
+            from .plugins import plugin_manager
+
+            self._plugins = plugin_manager()
+        return self._plugins
 
     @property
     def embedder(self):
         if self._embedder is None:
-            from .models.embedder import load_embedder
+            from .plugins import collect
 
-            self._embedder = load_embedder(self._embedder_spec, progress=self._progress)
+            registered = collect(self.plugins, "register_embedders") if self._embedder_spec else {}
+            if self._embedder_spec in registered:
+                self._embedder = registered[self._embedder_spec]()
+            else:
+                from .models.embedder import load_embedder
+
+                self._embedder = load_embedder(self._embedder_spec, progress=self._progress)
         return self._embedder
 
     def close(self) -> None:
@@ -161,12 +178,15 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             raise InputError(f"--at: {exc}") from None
         stated_at = default_time if at else ""
 
+        from .plugins import collect
+
+        importers = collect(self.plugins, "register_importers")
         parsed = []
         for item in inputs:
             text = decode(item.data, item.origin) if isinstance(item.data, bytes) else item.data
             if not text.strip():
                 raise InputError(f"{item.origin}: input is empty; nothing to remember")
-            item_fmt, messages = parse(text, fmt, item.origin)
+            item_fmt, messages = parse(text, fmt, item.origin, importers)
             parsed.append((item, text, item_fmt, messages))
 
         store = self.store
@@ -232,6 +252,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                                    detail={"created": len(result.created), "existing": len(result.existing),
                                            "sources": result.sources, "messages": result.messages,
                                            "scope": scope, "tags": tags, "flagged": sorted(result.flagged)})
+        self.plugins.hook.after_remember(memory=self, result=result)
         return result
 
     def _ensure_model(self, store: Store, now: str) -> None:

@@ -88,9 +88,11 @@ class LifecycleMixin:
                 "sources_deleted": erased["sources_deleted"], "sources_redacted": erased["sources_redacted"],
             })
         scrubbed = store.scrub_files()
-        return ForgetResult(ids=ids, derived_deleted=erased["derived_deleted"],
-                            derived_stale=erased["derived_stale"], sources_deleted=erased["sources_deleted"],
-                            sources_redacted=erased["sources_redacted"], files_scrubbed=scrubbed)
+        result = ForgetResult(ids=ids, derived_deleted=erased["derived_deleted"],
+                              derived_stale=erased["derived_stale"], sources_deleted=erased["sources_deleted"],
+                              sources_redacted=erased["sources_redacted"], files_scrubbed=scrubbed)
+        self.plugins.hook.after_forget(memory=self, result=result)
+        return result
 
     def _rebuild_context(self, source_ids: Sequence[int]) -> None:
         """Neighbours carry each other's text in their context keys; after a forget, rebuild the keys of the

@@ -360,5 +360,29 @@ def completions(
     typer.echo(script(shell), nl=False)
 
 
+@app.command()
+def plugins(json_out: JsonOpt = False):
+    """Loaded plugins and the hooks each implements ($MEMCLI_PLUGINS limits which load; 'none' disables all).
+
+    Example:
+      memcli plugins --json
+    """
+    from ..plugins import describe, plugin_manager
+
+    rows = describe(plugin_manager())
+    if json_out:
+        Output(True, False).emit_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['name']}{' ' + r['version'] if r['version'] else ''}: {', '.join(r['hooks'])}")
+
+
 def main():
+    """Entry point: plugin commands are added before the command line is parsed."""
+    from ..plugins import plugin_manager
+
+    try:
+        plugin_manager().hook.register_commands(cli=app)
+    except Exception as exc:  # a broken plugin must not take memcli down with it
+        typer.echo(f"memcli: warning: plugin commands not loaded: {safe(str(exc))}", err=True)
     app(prog_name="memcli")

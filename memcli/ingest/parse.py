@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..timeparse import iso_or_none
 
-FORMATS = ("auto", "text", "chat", "jsonl", "json")
 MAX_NESTING = 64
 
 _CHAT_LINE = re.compile(
@@ -79,20 +78,21 @@ def detect_format(text: str) -> str:
     return "text"
 
 
-def parse(text: str, fmt: str, origin: str) -> tuple[str, list[Message]]:
-    """(resolved format, messages). Raises InputError naming origin and line."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+def parse(text: str, fmt: str, origin: str, importers: dict | None = None) -> tuple[str, list[Message]]:
+    """(resolved format, messages). `importers` maps format names to parse functions (built-ins and plugins);
+    'auto' chooses among the built-in ones. Raises InputError naming origin and line."""
+    importers = importers or {"text": parse_text, "chat": parse_chat, "jsonl": parse_jsonl, "json": parse_json}
+    if fmt != "auto" and fmt not in importers:
+        raise InputError(f"unknown format {fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
     if fmt == "auto":
         fmt = detect_format(text)
-    parser = {"text": _parse_text, "chat": _parse_chat, "jsonl": _parse_jsonl, "json": _parse_json}[fmt]
-    messages = [m for m in parser(text, origin) if m.text.strip()]
+    messages = [m for m in importers[fmt](text, origin) if m.text.strip()]
     if not messages:
         raise InputError(f"{origin}: no message with text found ({fmt}); nothing stored")
     return fmt, messages
 
 
-def _parse_text(text: str, origin: str) -> list[Message]:
+def parse_text(text: str, origin: str) -> list[Message]:
     paragraphs = re.split(r"\n[ \t]*\n", text.strip())
     return [Message(text=p.strip()) for p in paragraphs if p.strip()]
 
@@ -106,7 +106,7 @@ def _time(value, origin: str, where: str) -> str | None:
         raise InputError(f"{origin}:{where}: bad timestamp {value!r}: {exc}") from None
 
 
-def _parse_chat(text: str, origin: str) -> list[Message]:
+def parse_chat(text: str, origin: str) -> list[Message]:
     messages: list[Message] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _CHAT_LINE.match(line)
@@ -204,11 +204,11 @@ def json_lines(lines, origin: str):
             raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
 
 
-def _parse_jsonl(text: str, origin: str) -> list[Message]:
+def parse_jsonl(text: str, origin: str) -> list[Message]:
     return [_record(obj, origin, str(lineno)) for lineno, obj in json_lines(text.splitlines(), origin)]
 
 
-def _parse_json(text: str, origin: str) -> list[Message]:
+def parse_json(text: str, origin: str) -> list[Message]:
     try:
         data = json.loads(text)
     except RecursionError:

@@ -1,0 +1,15 @@
+"""memcli's own input formats, registered through the same hook third-party plugins use."""
+
+from __future__ import annotations
+
+from .plugins import hookimpl
+
+
+@hookimpl
+def register_importers(register):
+    from .ingest import parse
+
+    register("text", parse.parse_text)
+    register("chat", parse.parse_chat)
+    register("jsonl", parse.parse_jsonl)
+    register("json", parse.parse_json)
