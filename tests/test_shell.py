@@ -57,3 +57,39 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme():
         assert cmd.help and "memcli " in cmd.help, f"'{name}' needs help text with an example"
         assert re.search(rf"memcli {re.escape(name)}\b", readme), f"'memcli {name}' is not in the README"
     assert {"remember", "recall", "forget", "audit verify", "consolidate", "export", "import"} <= set(names)
+
+
+def test_a_broken_plugin_command_does_not_break_memcli(monkeypatch, capsys):
+    import types
+
+    import pytest
+
+    import memcli.plugins as plugins
+    from memcli.cli import app as app_module
+
+    bad = types.ModuleType("bad_plugin")
+
+    @plugins.hookimpl
+    def register_commands(cli):
+        def broken(x: "NoSuchType"):  # noqa: F821 - an annotation typer cannot resolve
+            """Broken."""
+
+        cli.command("broken")(broken)
+
+    bad.register_commands = register_commands
+    real = plugins.plugin_manager
+
+    def with_bad_plugin():
+        pm = real()
+        pm.register(bad, name="bad")
+        return pm
+
+    monkeypatch.setattr(plugins, "plugin_manager", with_bad_plugin)
+    monkeypatch.setattr("sys.argv", ["memcli", "--version"])
+    before = len(app_module.app.registered_commands)
+    with pytest.raises(SystemExit) as exit_info:
+        app_module.main()
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr()
+    assert "plugin commands not loaded" in out.err and out.out.startswith("memcli ")
+    assert len(app_module.app.registered_commands) == before

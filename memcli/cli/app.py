@@ -381,8 +381,12 @@ def main():
     """Entry point: plugin commands are added before the command line is parsed."""
     from ..plugins import plugin_manager
 
+    before = len(app.registered_commands)
     try:
         plugin_manager().hook.register_commands(cli=app)
+        typer.main.get_command(app)  # build once now, so a bad plugin command fails here, not in every call
     except Exception as exc:  # a broken plugin must not take memcli down with it
-        typer.echo(f"memcli: warning: plugin commands not loaded: {safe(str(exc))}", err=True)
+        del app.registered_commands[before:]
+        typer.echo(f"memcli: warning: plugin commands not loaded: {exc.__class__.__name__}: {safe(str(exc))}",
+                   err=True)
     app(prog_name="memcli")

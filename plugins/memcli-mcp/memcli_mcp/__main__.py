@@ -1,0 +1,3 @@
+from memcli_mcp import serve
+
+serve()

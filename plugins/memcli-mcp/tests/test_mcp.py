@@ -1,0 +1,35 @@
+"""Drive the server with the official MCP Python client over stdio, against a temporary database."""
+
+import asyncio
+import json
+import os
+import sys
+
+from mcp import Client, StdioServerParameters
+
+
+def _data(result):
+    if getattr(result, "structured_content", None):
+        return result.structured_content
+    return json.loads(result.content[0].text)
+
+
+def test_real_client_remember_recall_audit_forget(tmp_path):
+    env = {**os.environ, "MEMCLI_DB": str(tmp_path / "mcp.db")}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "memcli_mcp"], env=env)
+
+    async def run():
+        async with Client(params) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert tools == {"remember", "recall", "forget", "audit_show"}
+            created = _data(await client.call_tool("remember", {"text": "The spare key is under the blue pot"}))
+            mid = created["created"][0]
+            hits = _data(await client.call_tool("recall", {"query": "where is the spare key"}))["hits"]
+            assert hits[0]["id"] == mid and "blue pot" in hits[0]["text"]
+            story = _data(await client.call_tool("audit_show", {"memory_id": mid}))
+            assert story["exists"] and story["audit"][0]["actor"] == "mcp"
+            gone = _data(await client.call_tool("forget", {"ids": [mid]}))
+            assert gone["ids"] == [mid]
+            assert _data(await client.call_tool("recall", {"query": "spare key"}))["hits"] == []
+
+    asyncio.run(run())
