@@ -44,7 +44,9 @@ def set_value(key: str, value: str | None) -> Path:
     else:
         data[key] = value
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from .paths import ensure_private_dir
+
+    ensure_private_dir(path.parent)
     # Flat string keys only, so json.dumps gives valid TOML basic strings.
     path.write_text("".join(f"{k} = {json.dumps(str(v))}\n" for k, v in sorted(data.items())))
     path.chmod(0o600)

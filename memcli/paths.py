@@ -32,6 +32,20 @@ def cache_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create a directory readable by the owner only; memories are personal."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create a directory (and any missing parents) readable by the owner only; memories are personal.
+    mkdir's mode applies to the leaf alone and is filtered by the umask, hence the explicit loop and chmod."""
+    missing = []
+    probe = Path(path)
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o700)
+    return path
+
+
+def make_private(path: Path) -> Path:
+    """Owner-only permissions on a file memcli wrote."""
+    path.chmod(0o600)
     return path

