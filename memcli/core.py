@@ -222,8 +222,15 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         with store.transaction():
             if to_embed:
                 self._ensure_model(store, created_at)
-            ids_by_hash = dict(known)
+            # Another process may have stored the same content since we looked (we held no lock while
+            # embedding): look again under the write lock, so concurrent identical ingests never duplicate.
+            ids_by_hash = store.existing_memories(pending_hashes)
             for item, text, item_fmt, sha, messages, drafts in plans:
+                raced = store.find_source(sha, scope, item_fmt, stated_at)
+                if raced is not None:
+                    result.skipped_sources.append(raced)
+                    result.existing.extend(i for i in store.source_memory_ids(raced) if i not in result.existing)
+                    continue
                 source_id = store.insert_source(origin=item.origin, fmt=item_fmt, scope=scope, sha256=sha,
                                                 received_at=created_at, raw=text, n_messages=len(messages),
                                                 stated_at=stated_at)
@@ -235,6 +242,9 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                     result.messages += 1
                     memory_id = ids_by_hash.get(draft.content_hash)
                     if memory_id is None:
+                        if draft.content_hash not in vectors:  # was stored when we looked, forgotten since
+                            self._ensure_model(store, created_at)
+                            vectors[draft.content_hash] = self.embedder.embed_chunks([draft.key_text])[0]
                         memory_id = store.insert_memory(draft, created_at, vectors[draft.content_hash])
                         ids_by_hash[draft.content_hash] = memory_id
                         result.created.append(memory_id)
@@ -297,35 +307,40 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         bm25: dict[int, float] = {}
 
         match = match_expression(query)
-        if match:
-            fts = store.search_fts(match, filters, depth, opts.fts_weights)
-            lists["fts"] = [mid for mid, _ in fts]
-            bm25 = dict(fts)
+        query_vec = None
         if store.embedding_model() is not None:
             embedder = self.embedder
             store.check_embedding_model(embedder.model_id, embedder.dimension)
-            vec = store.search_vectors(embedder.embed_query(query), filters, depth)
-            similarity = dict(vec)
-            lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
+            query_vec = embedder.embed_query(query)  # outside the snapshot: no lock held while the model runs
+        # One read snapshot from search to records: a concurrent forget or consolidation cannot remove a hit
+        # between finding it and reading it.
+        with store.snapshot():
+            if match:
+                fts = store.search_fts(match, filters, depth, opts.fts_weights)
+                lists["fts"] = [mid for mid, _ in fts]
+                bm25 = dict(fts)
+            if query_vec is not None:
+                vec = store.search_vectors(query_vec, filters, depth)
+                similarity = dict(vec)
+                lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
+            fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
+            superseded = store.superseded_among([f.memory_id for f in fused])
+            if superseded:  # history stays recallable, but current facts come first
+                for f in fused:
+                    if f.memory_id in superseded:
+                        f.score *= 0.5
+                fused.sort(key=lambda f: -f.score)
+            if fresh:
+                from .retention import retention
 
-        fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
-        superseded = store.superseded_among([f.memory_id for f in fused])
-        if superseded:  # history stays recallable, but current facts come first
-            for f in fused:
-                if f.memory_id in superseded:
-                    f.score *= 0.5
-            fused.sort(key=lambda f: -f.score)
-        if fresh:
-            from .retention import retention
-
-            now = now_utc()
-            rows = {r[0]: r for r in store.retention_rows([f.memory_id for f in fused])}
-            for f in fused:
-                _mid, created, last, strength, pinned = rows[f.memory_id]
-                f.score *= 0.5 + 0.5 * retention(now, created, last, strength, pinned=bool(pinned))
-            fused.sort(key=lambda f: -f.score)
-        fused = fused[:limit]
-        records = store.memories([f.memory_id for f in fused])
+                now = now_utc()
+                rows = {r[0]: r for r in store.retention_rows([f.memory_id for f in fused])}
+                for f in fused:
+                    _mid, created, last, strength, pinned = rows[f.memory_id]
+                    f.score *= 0.5 + 0.5 * retention(now, created, last, strength, pinned=bool(pinned))
+                fused.sort(key=lambda f: -f.score)
+            fused = fused[:limit]
+            records = store.memories([f.memory_id for f in fused])
         hits = []
         for f in fused:
             rec = records[f.memory_id]

@@ -81,6 +81,18 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: in WAL mode every statement inside sees the same committed state."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def _one(self, sql: str, params: Sequence = ()):
         return self.conn.execute(sql, params).fetchone()
 

@@ -1,0 +1,58 @@
+"""Short versions of scripts/stress.py: concurrent writers/readers/consolidation, and kill -9 during ingest."""
+
+import multiprocessing as mp
+import sys
+from pathlib import Path
+
+SCRIPTS = str(Path(__file__).resolve().parent.parent / "scripts")
+
+
+def _stress():
+    """Imported by name (not from a file spec) so spawned worker processes can import it too."""
+    if SCRIPTS not in sys.path:
+        sys.path.insert(0, SCRIPTS)
+    import stress
+
+    return stress
+
+
+def test_concurrent_writers_readers_and_consolidation_lose_nothing(tmp_path):
+    report = _stress().run_concurrency(tmp_path / "c.db", writers=3, per_writer=15, readers=2, seconds=4,
+                                       real=False)
+    assert report["ok"], report
+    assert report["acknowledged"] == 45 and report["lost"] == 0 and report["failures"] == 0
+    assert report["reads"] > 0 and report["consolidations"] > 0
+
+
+def test_kill_9_during_remember_is_all_or_nothing_and_rerun_completes(tmp_path):
+    report = _stress().crash_trials(tmp_path / "k.db", trials=5, messages=300, real=False)
+    assert report["ok"], report
+    assert report["inconsistent"] == 0 and report["final_memories"] == 300
+
+
+def _remember_same(db, barrier):
+    from memcli.core import Memory, RawInput
+    from tests.conftest import HashEmbedder
+
+    with Memory(db, embedder=HashEmbedder()) as mem:
+        barrier.wait()
+        mem.remember([RawInput("race", "the same sentence, remembered by four processes at once")])
+
+
+def test_concurrent_identical_remembers_store_one_memory(tmp_path):
+    from memcli.core import Memory
+    from tests.conftest import HashEmbedder
+
+    db = str(tmp_path / "r.db")
+    with Memory(db, embedder=HashEmbedder()) as mem:
+        mem.stats()  # create the schema first
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_remember_same, args=(db, barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with Memory(db, embedder=HashEmbedder()) as mem:
+        assert mem.stats()["memories"] == 1 and mem.stats()["sources"] == 1
