@@ -13,3 +13,10 @@ def register_importers(register):
     register("chat", parse.parse_chat)
     register("jsonl", parse.parse_jsonl)
     register("json", parse.parse_json)
+
+
+@hookimpl
+def register_embedders(register):
+    from .models.hashing import HashEmbedder
+
+    register("hash", HashEmbedder)  # model-free, for tests and stress runs (`--embedder hash`); not for recall

@@ -172,13 +172,8 @@ def crash_trials(db, trials, messages, real) -> dict:
     transcript = Path(db).with_suffix(".jsonl")
     transcript.write_text(payload)
     env = {**os.environ, "MEMCLI_DB": str(db)}
-    if not real:
-        env["MEMCLI_EMBEDDER"] = "stress-hash"  # resolved by the plugin below
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent) + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-c",
-           "import sys, stress; stress.run_cli_remember(sys.argv[1])" if not real else
-           "from memcli.cli.app import main; import sys; sys.argv=['memcli','remember','--format','jsonl','-f',sys.argv[1],'-q']; main()",
-           str(transcript)]
+    embedder = [] if real else ["--embedder", "hash"]  # the built-in model-free embedder: stress SQLite, not llama
+    cmd = [sys.executable, "-m", "memcli", *embedder, "remember", "--format", "jsonl", "-f", str(transcript), "-q"]
     outcomes = {"killed_before_commit": 0, "completed": 0, "inconsistent": 0}
     t0 = time.monotonic()  # calibrate: one uninterrupted run, so kills land anywhere from start to finish
     subprocess.run(cmd, env=env, capture_output=True, timeout=600)
@@ -210,26 +205,6 @@ def crash_trials(db, trials, messages, real) -> dict:
     outcomes["ok"] = (outcomes["inconsistent"] == 0 and rerun.returncode == 0 and final["consistent"]
                       and final["memories"] == messages)
     return outcomes
-
-
-def run_cli_remember(path: str) -> None:
-    """The real CLI with the hash embedder injected (so crash trials test SQLite, not model load time)."""
-    from memcli.cli import app as cli_app
-    from memcli.core import Memory
-
-    original = Memory.embedder
-
-    def embedder(self):
-        if self._embedder is None:
-            self._embedder = HashEmbedder()
-        return self._embedder
-
-    Memory.embedder = property(embedder)
-    try:
-        sys.argv = ["memcli", "remember", "--format", "jsonl", "-f", path, "-q"]
-        cli_app.main()
-    finally:
-        Memory.embedder = original
 
 
 def main(argv=None):

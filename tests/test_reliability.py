@@ -56,3 +56,28 @@ def test_concurrent_identical_remembers_store_one_memory(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     with Memory(db, embedder=HashEmbedder()) as mem:
         assert mem.stats()["memories"] == 1 and mem.stats()["sources"] == 1
+
+
+def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path, cli):
+    import json
+    import subprocess
+
+    import pytest
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        base = ("--db", str(mount / "m.db"), "--embedder", "hash")  # model-free: the test is about the disk
+        assert cli(*base, "remember", "a memory that fits").exit_code == 0
+        filler = "\n".join(json.dumps({"id": f"x{i}", "text": f"filler text number {i} " * 20}) for i in range(4000))
+        r = cli(*base, "remember", "--format", "jsonl", "-", input=filler)
+        assert r.exit_code == 1 and "full" in r.stderr and "Traceback" not in r.output
+        stats = json.loads(cli(*base, "stats", "--json").stdout)
+        assert stats["memories"] == 1 and stats["sources"] == 1  # the failed ingest left nothing behind
+        assert json.loads(cli(*base, "recall", "a memory that fits", "--json").stdout)[0]["id"] == 1
+        assert cli(*base, "audit", "verify").exit_code == 0
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)

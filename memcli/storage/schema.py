@@ -181,7 +181,8 @@ def apply_migrations(db) -> None:
         if migrations.pending(db):  # another process may have migrated while we waited for the lock
             migrations.apply(db)  # each migration nests as a savepoint inside this transaction
     except BaseException:
-        db.conn.execute("ROLLBACK")
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
         raise
     db.conn.execute("COMMIT")
 
