@@ -59,13 +59,9 @@ class AuditMixin:
     def audit_stats(self) -> dict:
         store = self.store
         stats = {**self.stats(), **store.stats_by()}
-        path = self.path if isinstance(self.path, Path) else None
-        if path is None:
-            from .paths import default_db_path
-
-            path = default_db_path()
+        path = self.db_path
         size = 0
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm") if path else ():
             p = Path(str(path) + suffix)
             if p.exists():
                 size += p.stat().st_size

@@ -1,4 +1,4 @@
-"""memcli's own input formats, registered through the same hook third-party plugins use."""
+"""memcli's own formats and embedders, registered through the same hooks third-party plugins use."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ def register_embedders(register):
     from .models.hashing import HashEmbedder
 
     register("hash", HashEmbedder)  # model-free, for tests and stress runs (`--embedder hash`); not for recall
+
+
+@hookimpl
+def register_exporters(register):
+    register("jsonl", lambda memory, out, options: memory.export_jsonl(out, vectors=options.get("vectors", True)))

@@ -27,10 +27,12 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .ingest.keys import labelled
 from .timeparse import now_utc, option_time, to_iso
 
 META_LAST_ID = "consolidated_through_id"
@@ -49,10 +51,23 @@ SELF_WORDS = ("i'm", "i am", "i live", "i work", "i love", "i like", "i prefer",
               "i moved", "i grew up", "i study")
 
 
+@dataclass
+class _Rebuild:
+    scope: str
+    period: str  # 'day' or 'profile'
+    key: str
+    old: int | None  # the summary it replaces
+    text: str | None  # None: drop the old one, write nothing
+    members: list[int]
+
+
 @contextmanager
-def _exclusive(lock_path: Path):
-    """Yields True when this process holds the lock, False when another consolidation does."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+def _exclusive(lock_path: Path | None):
+    """Yields True when this process holds the lock, False when another consolidation does.
+    No path (an in-memory database) means no other process can reach it: nothing to lock."""
+    if lock_path is None:
+        yield True
+        return
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
@@ -74,17 +89,14 @@ def extractive_summary(members: list[dict], vectors: dict[int, np.ndarray], limi
         scores = mat @ centre
         chosen = {with_vec[i]["id"] for i in np.argsort(-scores)[:limit]}
         members = [m for m in members if m["id"] in chosen]
-    parts = [f"{m['speaker']}: {m['text']}" if m["speaker"] else m["text"] for m in members[:limit]]
+    parts = [labelled(m["speaker"], m["text"]) for m in members[:limit]]
     return " / ".join(" ".join(p.split())[:240] for p in parts)
 
 
 class ConsolidateMixin:
     def consolidate(self, *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
                     decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
-        path = self.path if isinstance(self.path, Path) else None
-        from .paths import default_db_path
-
-        lock = Path(str(path or default_db_path()) + ".consolidate.lock")
+        lock = Path(str(self.db_path) + ".consolidate.lock") if self.db_path else None
         with _exclusive(lock) as held:
             if not held:
                 return {"skipped": "another consolidation is running"}
@@ -130,17 +142,15 @@ class ConsolidateMixin:
             if merges:
                 store.audit.append(at=now, actor=self.actor, op="merge", memory_ids=[x for p in merges for x in p],
                                    detail={"pairs": [[a, b] for a, b in merges]})
-        for s, day in sorted(days):
-            written = self._summarize_day(s, day, llm)
-            if written:
-                report["summaries_written"].append(f"{s}/{day}")
+        plans = [p for p in (self._plan_day(s, day, llm) for s, day in sorted(days)) if p]
         report["summaries_regenerated"] = len(stale)
         if llm and new:
             active_new = [m["id"] for m in new if m["id"] not in {a for a, _ in merges}]
             report["facts_accepted"] = len(self.extract_facts(active_new).accepted)
-        for s in sorted(profile_scopes):
-            if self._profile(s):
-                report["profiles_written"].append(s)
+        plans += [p for p in (self._plan_profile(s) for s in sorted(profile_scopes)) if p]
+        self._apply_rebuilds(plans)
+        report["summaries_written"] = [f"{p.scope}/{p.key}" for p in plans if p.period == "day" and p.text]
+        report["profiles_written"] = [p.scope for p in plans if p.period == "profile" and p.text]
         report["superseded"] = self._supersede(scope)
         with store.transaction():
             store.set_meta(META_LAST_ID, str(max(high_water, last_id)))
@@ -148,25 +158,38 @@ class ConsolidateMixin:
                                detail={k: (len(v) if isinstance(v, list) else v) for k, v in report.items()})
         return report
 
-    def _summarize_day(self, scope: str, day: str, llm: bool = False) -> bool:
+    def _plan_rebuild(self, scope: str, period: str, key: str, text: str | None,
+                      members: list[int]) -> _Rebuild | None:
+        """What to do with one summary or profile: nothing when its text is unchanged and not stale."""
+        old = self.store.summary_for(scope, period, key)
+        if old is not None and text is not None:
+            row = self.store.memory_row(old)
+            if row and row["text"] == text and not row["stale"]:
+                return None
+        if old is None and text is None:
+            return None
+        return _Rebuild(scope, period, key, old, text, members)
+
+    def _apply_rebuilds(self, plans: list[_Rebuild]) -> None:
+        """Replaced summaries go in one erasure (one audit record, one WAL truncation), then the new ones."""
+        old = [p.old for p in plans if p.old is not None]
+        if old:
+            self.forget(old)
+        for p in plans:
+            if p.text:
+                new_id = self.derive("summary" if p.period == "day" else "profile", p.text, p.members,
+                                     scope=p.scope, audit=False)
+                with self.store.transaction():
+                    self.store.record_summary(new_id, p.scope, p.period, p.key)
+
+    def _plan_day(self, scope: str, day: str, llm: bool = False) -> _Rebuild | None:
         store = self.store
         members = store.day_members(scope, day)
-        old = store.summary_for(scope, "day", day)
         if len(members) < SUMMARY_MIN_MEMORIES:
-            if old is not None:
-                self.forget([old])
-            return False
+            return self._plan_rebuild(scope, "day", day, None, [])
         body = self._drafted_summary(members) if llm else ""
         text = f"{day}: " + (body or extractive_summary(members, store.memory_vectors([m["id"] for m in members])))
-        if old is not None:
-            row = store.memory_row(old)
-            if row and row["text"] == text and not row["stale"]:
-                return False
-            self.forget([old])  # derived only: erasing it touches no user text
-        new_id = self.derive("summary", text, [m["id"] for m in members], scope=scope, audit=False)
-        with store.transaction():
-            store.record_summary(new_id, scope, "day", day)
-        return True
+        return self._plan_rebuild(scope, "day", day, text, [m["id"] for m in members])
 
     def _drafted_summary(self, members: list[dict]) -> str:
         """Generator draft, kept sentence by sentence only where the day's messages support it."""
@@ -174,7 +197,7 @@ class ConsolidateMixin:
 
         from .extract import check_grounding
 
-        labels = [f"{m['speaker']}: {m['text']}" if m["speaker"] else m["text"] for m in members]
+        labels = [labelled(m["speaker"], m["text"]) for m in members]
         lines = "\n".join(" ".join(label.split())[:300] for label in labels[:40])
         draft = self.generator.complete(SUMMARY_SHOT + f"Messages:\n{lines}\nSummary:", max_tokens=120,
                                         stop=["\n\n", "Messages:"], deadline_s=60)
@@ -182,25 +205,13 @@ class ConsolidateMixin:
                 if len(s.split()) >= 3 and check_grounding(s, labels)[0]]
         return " ".join(kept)
 
-    def _profile(self, scope: str) -> bool:
-        store = self.store
-        items = list(reversed(store.self_statements(scope, SELF_WORDS, PROFILE_ITEMS)))
-        old = store.summary_for(scope, "profile", "")
+    def _plan_profile(self, scope: str) -> _Rebuild | None:
+        items = list(reversed(self.store.self_statements(scope, SELF_WORDS, PROFILE_ITEMS)))
         if not items:
-            if old is not None:
-                self.forget([old])
-            return False
-        labels = [f"{m['speaker']}: {m['text']}" if m["speaker"] else m["text"] for m in items]
-        text = f"Profile ({scope}): " + " / ".join(" ".join(label.split())[:200] for label in labels)
-        if old is not None:
-            row = store.memory_row(old)
-            if row and row["text"] == text and not row["stale"]:
-                return False
-            self.forget([old])
-        new_id = self.derive("profile", text, [m["id"] for m in items], scope=scope, audit=False)
-        with store.transaction():
-            store.record_summary(new_id, scope, "profile", "")
-        return True
+            return self._plan_rebuild(scope, "profile", "", None, [])
+        text = f"Profile ({scope}): " + " / ".join(
+            " ".join(labelled(m["speaker"], m["text"]).split())[:200] for m in items)
+        return self._plan_rebuild(scope, "profile", "", text, [m["id"] for m in items])
 
     def _supersede(self, scope: str | None) -> list[dict]:
         store = self.store
@@ -227,19 +238,9 @@ class ConsolidateMixin:
         return [{"old": o["id"], "new": n["id"]} for o, n in pairs]
 
     def _count_decayed(self, threshold: float | None) -> int:
-        from .retention import DEFAULT_THRESHOLD, retention
+        from .storage.store import Filters
 
-        limit = DEFAULT_THRESHOLD if threshold is None else threshold
-        now = now_utc()
-        rows = self.store.retention_rows(self.store.select_ids(_all_active()))
-        return sum(1 for _mid, created, last, strength, pinned in rows
-                   if not pinned and retention(now, created, last, strength) < limit)
-
-
-def _all_active():
-    from .storage.store import Selection
-
-    return Selection()
+        return len(self.decayed_among(self.store.select_ids(Filters(active_only=False)), threshold))
 
 
 def cron_line(db: Path | None, schedule: str = "17 3 * * *") -> str:

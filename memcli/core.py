@@ -116,8 +116,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             if self._db is None:
                 from .storage import open_database
 
-                self._db = open_database(self.path if self.path is not None else default_db_path(),
-                                         create=self._create)
+                self._db = open_database(self.db_path or ":memory:", create=self._create)
             self._store = Store(self._db)
             self.plugins.hook.on_connect(conn=self._db.conn)
         return self._store
@@ -132,17 +131,28 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         return self._plugins
 
     @property
-    def embedder(self):
-        if self._embedder is None:
+    def db_path(self) -> Path | None:
+        """The database file: the given path, else the per-user default; None for an in-memory database."""
+        if self.path == ":memory:":
+            return None
+        return self.path if self.path is not None else default_db_path()
+
+    def _load_model(self, hook: str, spec: str | None, default_loader):
+        """A model by name from a plugin's register_* hook, else a GGUF path/spec or the built-in default."""
+        if spec:
             from .plugins import collect
 
-            registered = collect(self.plugins, "register_embedders") if self._embedder_spec else {}
-            if self._embedder_spec in registered:
-                self._embedder = registered[self._embedder_spec]()
-            else:
-                from .models.embedder import load_embedder
+            registered = collect(self.plugins, hook)
+            if spec in registered:
+                return registered[spec]()
+        return default_loader(spec, progress=self._progress)
 
-                self._embedder = load_embedder(self._embedder_spec, progress=self._progress)
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .models.embedder import load_embedder
+
+            self._embedder = self._load_model("register_embedders", self._embedder_spec, load_embedder)
         return self._embedder
 
     def close(self) -> None:
@@ -358,12 +368,13 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 flags=rec["flags"],
                 valid_until=rec["valid_until"],
             ))
-        if (touch and hits) or self.recall_logging():
+        log = self.recall_logging()
+        if (touch and hits) or log:
             now = to_iso(now_utc())
             with store.transaction():
                 if touch:
                     store.touch([h.id for h in hits], now)
-                if self.recall_logging():
+                if log:
                     # The query itself is not logged: a digest is enough to match accesses, and a logged query
                     # would keep words of memories the user later forgets.
                     store.audit.append(at=now, actor=self.actor, op="recall", memory_ids=[h.id for h in hits],
@@ -399,17 +410,12 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
 
     def backup(self, target: str | Path) -> Path:
         """A consistent copy through SQLite's online backup API, safe while other processes write."""
-        import sqlean
-
         target = Path(target).expanduser()
         if target.exists():
             raise InputError(f"{target} exists; choose a new path")
-        dest = sqlean.connect(str(target))
-        try:
-            self.store.conn.backup(dest)
-        finally:
-            dest.close()
-        target.chmod(0o600)
+        if not target.parent.is_dir():
+            raise InputError(f"{target.parent} is not a directory")
+        self.store.backup_to(target)
         return target
 
     def stats(self) -> dict:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import InputError
-from .storage.store import Filters, Selection
+from .storage.store import Filters
 from .timeparse import now_utc, option_time, to_iso
 
 STATUSES = ("active", "archived", "quarantined")
@@ -45,26 +45,29 @@ class LifecycleMixin:
             raise InputError("no selector: give memory ids, --query, --tag, --before/--after, --source or "
                              "--decayed (or --all --scope NAME for a whole scope)")
         store = self.store
-        sel = Selection(ids=[int(i) for i in ids], scope=scope, tags=list(tags), before=option_time(before, "before"),
-                        after=option_time(after, "after"), time_field=time_field, source_id=source_id)
-        chosen = store.select_ids(sel)
+        sel = Filters(ids=[int(i) for i in ids], scope=scope, tags=list(tags), until=option_time(before, "before"),
+                      since=option_time(after, "after"), time_field=time_field, source_id=source_id,
+                      active_only=False)
         if ids:
-            missing = sorted(set(int(i) for i in ids) - set(store.select_ids(Selection(ids=list(ids)))))
-            if missing:
-                raise InputError(f"no memory with id {', '.join(map(str, missing))}; nothing forgotten")
+            self._require_ids(ids)
+        chosen = store.select_ids(sel)
         if query is not None:
             hits = self.recall(query, limit=query_limit, filters=Filters(scope=scope, tags=list(tags)), touch=False)
             matched = {h.id for h in hits if h.score >= min_score}
             chosen = [i for i in chosen if i in matched]
         if decayed:
-            from .retention import DEFAULT_THRESHOLD, retention
-
-            limit = DEFAULT_THRESHOLD if threshold is None else threshold
-            now = now_utc()
-            keep = {mid for mid, created, last, strength, pinned in store.retention_rows(chosen)
-                    if not pinned and retention(now, created, last, strength) < limit}
-            chosen = [i for i in chosen if i in keep]
+            chosen = self.decayed_among(chosen, threshold)
         return chosen
+
+    def decayed_among(self, ids: Sequence[int], threshold: float | None = None) -> list[int]:
+        """The ids whose retention fell below the threshold (never pinned ones)."""
+        from .retention import DEFAULT_THRESHOLD, retention
+
+        limit = DEFAULT_THRESHOLD if threshold is None else threshold
+        now = now_utc()
+        keep = {mid for mid, created, last, strength, pinned in self.store.retention_rows(ids)
+                if not pinned and retention(now, created, last, strength) < limit}
+        return [i for i in ids if i in keep]
 
     def forget(self, ids: Sequence[int], *, archive: bool = False) -> ForgetResult:
         """Hard erasure by default (see Store.erase); `archive` only hides from recall, reversibly."""
@@ -115,6 +118,7 @@ class LifecycleMixin:
     def restore(self, ids: Sequence[int]) -> list[int]:
         """Archived or quarantined memories become recallable again."""
         store = self.store
+        self._require_ids(ids)
         with store.transaction():
             changed = store.set_status([int(i) for i in ids], "active", only_from=("archived", "quarantined"))
             if changed:
@@ -168,7 +172,7 @@ class LifecycleMixin:
     def _require_ids(self, ids: Sequence[int]) -> None:
         if not ids:
             raise InputError("no memory ids given")
-        found = set(self.store.select_ids(Selection(ids=[int(i) for i in ids])))
+        found = set(self.store.select_ids(Filters(ids=[int(i) for i in ids], active_only=False)))
         missing = sorted(set(int(i) for i in ids) - found)
         if missing:
-            raise InputError(f"no memory with id {', '.join(map(str, missing))}")
+            raise InputError(f"no memory with id {', '.join(map(str, missing))}; nothing changed")

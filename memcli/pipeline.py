@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 from .extract import check_grounding
+from .ingest.keys import labelled
 from .timeparse import now_utc, to_iso
 
 ASK_MIN_SIMILARITY = 0.35  # below this nothing recalled is about the question: abstain without generating
@@ -40,10 +41,10 @@ class ExtractResult:
 class PipelineMixin:
     @property
     def generator(self):
-        if getattr(self, "_generator", None) is None:
+        if self._generator is None:
             from .models.generator import load_generator
 
-            self._generator = load_generator(getattr(self, "_generator_spec", None), progress=self._progress)
+            self._generator = self._load_model("register_generators", self._generator_spec, load_generator)
         return self._generator
 
     def extract_facts(self, memory_ids, *, batch_size: int = 4, progress=None) -> ExtractResult:
@@ -56,7 +57,7 @@ class PipelineMixin:
         result = ExtractResult()
         reasons: Counter = Counter()
         for start in range(0, len(episodic), batch_size):
-            batch = [(r["id"], f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"])
+            batch = [(r["id"], labelled(r["speaker"], r["text"]))
                      for r in episodic[start : start + batch_size]]
             proposals = ground(propose(self.generator, batch), batch, self.embedder)
             for p in proposals:
@@ -99,7 +100,7 @@ class PipelineMixin:
                     "generated": None, "context": []}
         # Stored text is data: it goes in as quoted notes, one line each, never as instructions.
         notes = "\n".join(
-            f"[{c['id']}] {(c['speaker'] + ': ') if c['speaker'] else ''}{' '.join(c['text'].split())[:300]}"
+            f"[{c['id']}] {' '.join(labelled(c['speaker'], c['text']).split())[:300]}"
             for c in context)
         prompt = ASK_SHOTS + f"Notes:\n{notes}\nQuestion: {' '.join(question.split())}\nAnswer:"
         generated = self.generator.complete(prompt, max_tokens=80, stop=["\n"], deadline_s=60).strip()
@@ -107,7 +108,7 @@ class PipelineMixin:
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", generated) if int(n) in by_id})
         claim = re.sub(r"\[\d+\]", "", generated)
         grounded = bool(cited) and check_grounding(claim, [
-            f"{by_id[i]['speaker'] or ''} {by_id[i]['text']}" for i in cited])[0]
+            labelled(by_id[i]["speaker"], by_id[i]["text"]) for i in cited])[0]
         if generated.startswith("Memory holds nothing") or grounded:
             answer, mode = (ABSTAIN, "abstained") if not grounded else (generated, "generated")
         else:

@@ -28,7 +28,7 @@ class Specs:
 
     @hookspec
     def register_exporters(self, register):
-        """register(name, write) with write(memory: memcli.Memory, out: TextIO) -> dict."""
+        """register(name, write) with write(memory: memcli.Memory, out: TextIO, options: dict) -> dict of counts."""
 
     @hookspec
     def register_embedders(self, register):

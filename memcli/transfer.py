@@ -15,6 +15,8 @@ from typing import TextIO
 import numpy as np
 
 from .errors import InputError
+from .ingest.keys import label
+from .ingest.parse import Message
 from .timeparse import now_utc, to_iso
 
 FORMAT_VERSION = 1
@@ -26,6 +28,15 @@ _REQUIRED = {
 
 
 class TransferMixin:
+    def export(self, fmt: str, out: TextIO, options: dict | None = None) -> dict:
+        """Write with a registered exporter (built-in: jsonl; plugins add more through register_exporters)."""
+        from .plugins import collect
+
+        exporters = collect(self.plugins, "register_exporters")
+        if fmt not in exporters:
+            raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(sorted(exporters))}")
+        return exporters[fmt](self, out, options or {})
+
     def export_jsonl(self, out: TextIO, *, vectors: bool = True) -> dict:
         from .storage.portable import Portable
 
@@ -88,7 +99,8 @@ class TransferMixin:
                     message_map[msg["id"]] = port.message_at(target, msg["seq"])
             memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
             for rec in todo:
-                mid = port.insert_memory(rec)
+                # The same full-text key remember builds, so imported memories rank as they did.
+                mid = port.insert_memory(rec, label(Message(text=rec["text"], speaker=rec["speaker"])))
                 memory_map[rec["id"]] = mid
                 vecs = np.asarray(rec["vectors"], dtype=np.float32) if use_vectors else fresh_vectors[rec["id"]]
                 store.add_vectors(mid, vecs)

@@ -48,34 +48,34 @@ def writer(db, wid, n, real, acks):
     acks.put(("done", wid, failures))
 
 
-def reader(db, stop, real, out):
+def _loop(name, step, db, stop, real, out, pause=0.0):
+    """Run step(memory) until told to stop; count successes and report every failure."""
     n = fails = 0
     with _memory(db, real) as mem:
         while not stop.is_set():
             try:
-                for hit in mem.recall("box holds item", limit=5):
-                    # never a half-written memory: episodic hits are whole writer notes (or the seed)
-                    assert hit.kind != "episodic" or re.fullmatch(r"(writer \d+ note \d+: .* item \d+-\d+|seed .*)",
-                                                                 hit.text), hit.text
+                step(mem)
                 n += 1
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
                 fails += 1
                 out.put(("fail", repr(exc)))
-    out.put(("reads", n, fails))
+            time.sleep(pause)
+    out.put((name, n, fails))
+
+
+def _read(mem):
+    for hit in mem.recall("box holds item", limit=5):
+        # never a half-written memory: episodic hits are whole writer notes (or the seed)
+        assert hit.kind != "episodic" or re.fullmatch(r"(writer \d+ note \d+: .* item \d+-\d+|seed .*)",
+                                                     hit.text), hit.text
+
+
+def reader(db, stop, real, out):
+    _loop("reads", _read, db, stop, real, out)
 
 
 def consolidator(db, stop, real, out):
-    n = fails = 0
-    with _memory(db, real) as mem:
-        while not stop.is_set():
-            try:
-                mem.consolidate()
-                n += 1
-            except Exception as exc:  # noqa: BLE001
-                fails += 1
-                out.put(("fail", repr(exc)))
-            time.sleep(0.2)
-    out.put(("consolidations", n, fails))
+    _loop("consolidations", lambda mem: mem.consolidate(), db, stop, real, out, pause=0.2)
 
 
 from memcli.core import RawInput  # noqa: E402

@@ -185,6 +185,8 @@ def test_cli_forget_flow(cli):
     assert cli("restore", "3").exit_code == 0
     assert json.loads(cli("recall", "keep this one", "--json").stdout)[0]["id"] == 3
     assert cli("forget", "42", "--yes").exit_code == 1
+    r = cli("restore", "999")
+    assert r.exit_code == 1 and "no memory with id 999" in r.stderr
 
 
 def test_neighbours_keys_are_rebuilt_without_the_forgotten_text(db_path):

@@ -119,8 +119,9 @@ def test_missing_generator_and_offline_hub_fail_cleanly(tmp_path):
 def test_cli_ask_extract_and_models(cli, tmp_path):
     r = cli("remember", "--extract", "--json", "-", input=CHAT)
     assert r.exit_code == 0, r.output
-    payload = json.loads(r.stdout)
-    assert "facts" in payload and payload["facts"]["proposed"] >= 0
+    facts = json.loads(r.stdout)["facts"]
+    assert facts["proposed"] >= 1  # the grammar forces at least one well-formed proposal
+    assert facts["proposed"] == len(facts["accepted"]) + facts["rejected"]
     r = cli("ask", "What is my passport number?", "--json")
     assert json.loads(r.stdout)["abstained"] is True
     r = cli("models", "list", "--json")

@@ -89,3 +89,38 @@ def test_cli_export_import_backup(cli, tmp_path):
     assert json.loads(r.stdout)[0]["text"] == "the garage code is on the blue card"
     assert cli("backup", str(tmp_path / "b.db")).exit_code == 0
     assert cli("export", "-o", str(out)).exit_code == 1  # never overwrites
+
+
+def test_plugin_hooks_for_exporters_and_generators(tmp_path):
+    from memcli.plugins import hookimpl, plugin_manager
+    from tests.conftest import ScriptedGenerator
+
+    class Extra:
+        @hookimpl
+        def register_exporters(self, register):
+            register("count", lambda memory, out, options: {"memories": out.write(str(memory.stats()["memories"]))})
+
+        @hookimpl
+        def register_generators(self, register):
+            register("scripted", lambda: ScriptedGenerator("In Lisbon [1]."))
+
+    pm = plugin_manager()
+    pm.register(Extra(), name="extra")
+    with Memory(tmp_path / "p.db", embedder=HashEmbedder(), generator_spec="scripted", plugins=pm) as mem:
+        mem.remember([RawInput("a", "Ana moved to Lisbon")])
+        import io
+
+        buf = io.StringIO()
+        mem.export("count", buf)
+        assert buf.getvalue() == "1"
+        assert mem.generator.model_id == "scripted"
+        with pytest.raises(InputError, match="unknown export format"):
+            mem.export("xml", io.StringIO())
+
+
+def test_cli_export_errors(cli, tmp_path):
+    cli("remember", "something")
+    r = cli("export", "--format", "xml")
+    assert r.exit_code == 1 and "unknown export format" in r.stderr
+    r = cli("export", "-o", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert r.exit_code == 1 and "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1

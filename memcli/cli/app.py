@@ -57,11 +57,20 @@ app = typer.Typer(
 
 class State:
     def __init__(self, db: Optional[Path], embedder: Optional[str], actor: Optional[str] = None,
-                 generator: Optional[str] = None):
+                 generator: Optional[str] = None, plugins=None):
         self.db = db
         self._embedder = embedder
         self._generator = generator
         self.actor = actor
+        self._plugins = plugins  # main() passes the manager it already built; created on demand otherwise
+
+    @property
+    def plugins(self):
+        if self._plugins is None:
+            from ..plugins import plugin_manager
+
+            self._plugins = plugin_manager()
+        return self._plugins
 
     def model_spec(self, role: str) -> Optional[str]:
         """Flag or environment variable first, then the config file, then the built-in default (None)."""
@@ -81,7 +90,7 @@ class State:
         from ..core import Memory
 
         return Memory(self.db, embedder_spec=self.model_spec("embedder"), progress=out.info, create=create,
-                      actor=self.actor, generator_spec=self.model_spec("generator"))
+                      actor=self.actor, generator_spec=self.model_spec("generator"), plugins=self.plugins)
 
 
 def _version(value: bool):
@@ -102,7 +111,7 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ):
     """Remember text, chats and transcripts; recall them by meaning and words. All local, no API key."""
-    ctx.obj = State(db, embedder, actor, generator)
+    ctx.obj = State(db, embedder, actor, generator, plugins=ctx.obj)  # ctx.obj: main()'s plugin manager, if any
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -164,13 +173,14 @@ def remember(
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
         inputs.append(RawInput("stdin", _read_stdin()))
-    with ctx.obj.memory(out, create=True) as mem, out.progress("embedding") as advance:
-        result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
-                              progress=advance, importance=importance)
     facts = None
-    if extract and result.created:
-        with ctx.obj.memory(out) as mem, out.progress("extracting facts") as advance:
-            facts = mem.extract_facts(result.created, progress=advance)
+    with ctx.obj.memory(out, create=True) as mem:
+        with out.progress("embedding") as advance:
+            result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
+                                  progress=advance, importance=importance)
+        if extract and result.created:  # same Memory: the embedding model is not loaded twice
+            with out.progress("extracting facts") as advance:
+                facts = mem.extract_facts(result.created, progress=advance)
     out.remembered(result, facts)
     for memory_id, findings in sorted(result.flagged.items()):
         rules = ", ".join(f"{f['kind']}:{f['rule']}" for f in findings)
@@ -361,15 +371,15 @@ def completions(
 
 
 @app.command()
-def plugins(json_out: JsonOpt = False):
+def plugins(ctx: typer.Context, json_out: JsonOpt = False):
     """Loaded plugins and the hooks each implements ($MEMCLI_PLUGINS limits which load; 'none' disables all).
 
     Example:
       memcli plugins --json
     """
-    from ..plugins import describe, plugin_manager
+    from ..plugins import describe
 
-    rows = describe(plugin_manager())
+    rows = describe(ctx.obj.plugins)
     if json_out:
         Output(True, False).emit_json(rows)
         return
@@ -381,12 +391,14 @@ def main():
     """Entry point: plugin commands are added before the command line is parsed."""
     from ..plugins import plugin_manager
 
+    pm = plugin_manager()
     before = len(app.registered_commands)
     try:
-        plugin_manager().hook.register_commands(cli=app)
-        typer.main.get_command(app)  # build once now, so a bad plugin command fails here, not in every call
+        pm.hook.register_commands(cli=app)
+        command = typer.main.get_command(app)  # built once: a bad plugin command fails here
     except Exception as exc:  # a broken plugin must not take memcli down with it
         del app.registered_commands[before:]
         typer.echo(f"memcli: warning: plugin commands not loaded: {exc.__class__.__name__}: {safe(str(exc))}",
                    err=True)
-    app(prog_name="memcli")
+        command = typer.main.get_command(app)
+    command(prog_name="memcli", obj=pm)

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import MemcliError
 from .app import JsonOpt, MemcliGroup, app
+from ..ingest.keys import labelled
 from .output import Output, safe
 
 audit_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
@@ -80,7 +81,7 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
         for ev in story["evidence"]:
             print(f"    source {ev['source_id']} ({safe(ev['origin'])}, {ev['format']}, received {ev['received_at']}) "
                   f"message {safe(str(ev['message_id']))} #{ev['seq']}: "
-                  f"{safe((ev['speaker'] + ': ') if ev['speaker'] else '')}{safe(ev['text'])}")
+                  f"{safe(labelled(ev['speaker'], ev['text']))}")
         for direction, label in (("out", "->"), ("in", "<-")):
             for link in story["links"][direction]:
                 print(f"  {link['relation']} {label} memory {link['memory_id']}")

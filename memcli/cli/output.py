@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..ingest.keys import labelled
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -112,7 +114,7 @@ class Output:
         if not sys.stdout.isatty():
             # Pipes get stable tab-separated lines (id, when, score, sources, text), not a drawn table.
             for h in hits:
-                text = f"{h.speaker}: {h.text}" if h.speaker else h.text
+                text = labelled(h.speaker, h.text)
                 src = ",".join(f"{s['source_id']}" + (f":{s['message_id']}" if s["message_id"] else "")
                                for s in h.sources)
                 print("\t".join([str(h.id), h.occurred_at, f"{h.score:.4f}", safe(src),
@@ -128,7 +130,7 @@ class Output:
         table.add_column("score", justify="right", no_wrap=True)
         table.add_column("source", no_wrap=True)
         for h in hits:
-            text = f"{h.speaker}: {h.text}" if h.speaker else h.text
+            text = labelled(h.speaker, h.text)
             src = ", ".join(
                 f"{s['source_id']}" + (f":{s['message_id']}" if s["message_id"] else "") for s in h.sources[:3]
             )

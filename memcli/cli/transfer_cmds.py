@@ -18,23 +18,31 @@ def export_cmd(
     ctx: typer.Context,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     vectors: Annotated[bool, typer.Option("--vectors/--no-vectors", help="Include vectors (exact recall after import).")] = True,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, or a format a plugin registers.")] = "jsonl",
     json_out: JsonOpt = False,
 ):
-    """Write every memory with its provenance, sources and vectors as JSONL.
+    """Write every memory with its provenance, sources and vectors (JSONL by default).
 
     Example:
       memcli export -o memories.jsonl
     """
     out = Output(json_out, False)
+    options = {"vectors": vectors}
     with ctx.obj.memory(out) as mem:
         if output is None:
-            counts = mem.export_jsonl(sys.stdout, vectors=vectors)
+            counts = mem.export(fmt, sys.stdout, options)
         else:
             if output.exists():
                 raise InputError(f"{output} exists; choose a new path")
             tmp = output.with_name(output.name + ".partial")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                counts = mem.export_jsonl(fh, vectors=vectors)
+            try:
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    counts = mem.export(fmt, fh, options)
+            except OSError as exc:
+                raise InputError(f"{output}: cannot write: {exc.strerror}") from None
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # no half-written export left behind
+                raise
             tmp.replace(output)
     if output is not None and json_out:
         out.emit_json({"exported": counts, "path": str(output)})

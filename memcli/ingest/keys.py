@@ -35,8 +35,13 @@ def date_words(iso: str | None) -> str:
         return ""
 
 
+def labelled(speaker: str | None, text: str) -> str:
+    """'Speaker: text', the form every key and prompt shows a message in."""
+    return f"{speaker}: {text}" if speaker else text
+
+
 def label(msg: Message) -> str:
-    return f"{msg.speaker}: {msg.text}" if msg.speaker else msg.text
+    return labelled(msg.speaker, msg.text)
 
 
 def build_keys(messages: list[Message], opts: KeyOptions,

@@ -16,7 +16,7 @@ MEMORY_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created
 
 
 class Portable:
-    """Row-level access for export/import. Used through Store.portable."""
+    """Row-level access for export and import (memcli/transfer.py)."""
 
     def __init__(self, conn):
         self.conn = conn
@@ -75,13 +75,12 @@ class Portable:
             [source_id, *[msg[c] for c in cols]])
         return cur.lastrowid
 
-    def insert_memory(self, rec: dict) -> int:
+    def insert_memory(self, rec: dict, fts_text: str) -> int:
         cols = [c for c in MEMORY_COLS if c != "id"]
         values = [json.dumps(rec[c]) if c == "flags" and rec[c] else rec[c] for c in cols]
         cur = self.conn.execute(f"INSERT INTO memories({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                                 values)
         mid = cur.lastrowid
-        fts_text = f"{rec['speaker']}: {rec['text']}" if rec["speaker"] else rec["text"]
         self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
                           [mid, fts_text, rec["context"]])
         return mid

@@ -18,31 +18,52 @@ META_DIM = "embedding_dim"
 
 @dataclass
 class Filters:
-    """Recall filters; times are ISO-8601 UTC strings compared as text."""
+    """Which memories: recall filters and forget selections alike. Criteria combine with AND; times are
+    ISO-8601 UTC strings compared as text, on the event time (or the creation time, with time_field)."""
 
     scope: str | None = None
     tags: Sequence[str] = ()
     kinds: Sequence[str] = ()
     since: str | None = None
     until: str | None = None
+    ids: Sequence[int] = ()
+    source_id: int | None = None
+    time_field: str = "occurred_at"  # or created_at
+    active_only: bool = True  # recall sees active memories; forget may select archived and quarantined ones
 
     def sql(self, alias: str = "m") -> tuple[str, list]:
-        clauses, params = _scope_tag_clauses(alias, self.scope, self.tags)
-        clauses.append(f"{alias}.status = 'active'")
-        if self.kinds:
-            clauses.append(f"{alias}.kind IN ({','.join('?' * len(self.kinds))})")
-            params.extend(self.kinds)
+        if self.time_field not in ("occurred_at", "created_at"):
+            raise ValueError(f"bad time field {self.time_field!r}")
+        clauses, params = ["1=1"], []
+        if self.active_only:
+            clauses.append(f"{alias}.status = 'active'")
+        for column, values in (("id", [int(i) for i in self.ids]), ("kind", list(self.kinds))):
+            if values:
+                clauses.append(f"{alias}.{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if self.scope is not None:
+            clauses.append(f"{alias}.scope = ?")
+            params.append(self.scope)
+        for tag in self.tags:
+            clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
+            params.append(tag)
         if self.since:
-            clauses.append(f"{alias}.occurred_at >= ?")
+            clauses.append(f"{alias}.{self.time_field} >= ?")
             params.append(self.since)
         if self.until:
-            clauses.append(f"{alias}.occurred_at < ?")
+            clauses.append(f"{alias}.{self.time_field} < ?")
             params.append(self.until)
+        if self.source_id is not None:
+            clauses.append(f"EXISTS (SELECT 1 FROM memory_messages mm JOIN messages msg ON msg.id = mm.message_id "
+                           f"WHERE mm.memory_id = {alias}.id AND msg.source_id = ?)")
+            params.append(self.source_id)
         return " AND ".join(clauses), params
 
     @property
-    def active(self) -> bool:
-        return bool(self.scope is not None or self.tags or self.kinds or self.since or self.until)
+    def narrowing(self) -> bool:
+        """Any criterion beyond the status: vector search then scans the filtered set exactly."""
+        return bool(self.scope is not None or self.tags or self.kinds or self.since or self.until or self.ids
+                    or self.source_id is not None)
 
 
 @dataclass
@@ -236,7 +257,7 @@ class Store:
             return []
         qbytes = np.asarray(query, dtype=np.float32).tobytes()
         where, params = filters.sql("m")
-        if filters.active:
+        if filters.narrowing:
             # Exact scan over the filtered set, so selective filters never starve the result list.
             sql = (
                 "SELECT c.memory_id, min(vec_distance_cosine(v.embedding, ?)) AS d FROM vec_chunks v "
@@ -324,7 +345,7 @@ class Store:
         return out
 
     # -- selection, status, links -----------------------------------------------------------------------------
-    def select_ids(self, sel: "Selection") -> list[int]:
+    def select_ids(self, sel: Filters) -> list[int]:
         where, params = sel.sql("m")
         return [r[0] for r in self.conn.execute(f"SELECT m.id FROM memories m WHERE {where} ORDER BY m.id", params)]
 
@@ -345,24 +366,23 @@ class Store:
         return out
 
     def set_status(self, ids: Sequence[int], status: str, *, only_from: Sequence[str] | None = None) -> list[int]:
-        """Change status; returns the ids that actually changed."""
-        changed = []
-        for i in ids:
-            row = self._one("SELECT status FROM memories WHERE id = ?", [i])
-            if row is None or row[0] == status or (only_from is not None and row[0] not in only_from):
-                continue
-            self.conn.execute("UPDATE memories SET status = ? WHERE id = ?", [status, i])
-            changed.append(i)
-        return changed
+        """Change status in one statement per 500 ids; returns the ids that actually changed."""
+        changed: list[int] = []
+        allowed = list(only_from) if only_from is not None else None
+        for part in _parts(ids):
+            sql = (f"UPDATE memories SET status = ? WHERE id IN ({','.join('?' * len(part))}) AND status != ?"
+                   + (f" AND status IN ({','.join('?' * len(allowed))})" if allowed is not None else "")
+                   + " RETURNING id")
+            changed += [r[0] for r in self.conn.execute(sql, [status, *part, status, *(allowed or [])])]
+        return sorted(changed)
 
     def set_pinned(self, ids: Sequence[int], pinned: bool) -> list[int]:
-        changed = []
-        for i in ids:
-            cur = self.conn.execute("UPDATE memories SET pinned = ? WHERE id = ? AND pinned != ?",
-                                    [int(pinned), i, int(pinned)])
-            if cur.rowcount:
-                changed.append(i)
-        return changed
+        changed: list[int] = []
+        for part in _parts(ids):
+            changed += [r[0] for r in self.conn.execute(
+                f"UPDATE memories SET pinned = ? WHERE id IN ({','.join('?' * len(part))}) AND pinned != ? "
+                "RETURNING id", [int(pinned), *part, int(pinned)])]
+        return sorted(changed)
 
     def set_flags(self, memory_id: int, flags: list[dict] | None) -> None:
         self.conn.execute("UPDATE memories SET flags = ? WHERE id = ?",
@@ -413,33 +433,32 @@ class Store:
         memories that also rest on surviving memories are marked stale. Call inside a transaction."""
         doomed = set(ids)
         stale: set[int] = set()
-        while True:  # closure over derived_from
-            grew = False
-            for part in _parts(sorted(doomed)):
+        frontier = set(ids)
+        while frontier:  # closure: merged copies and derived memories whose evidence is all doomed
+            grew: set[int] = set()
+            for part in _parts(sorted(frontier)):
                 marks = ",".join("?" * len(part))
                 # Memories merged into a doomed one carry the same text: they go with it.
-                for (merged,) in self.conn.execute(
+                grew.update(r[0] for r in self.conn.execute(
                     f"SELECT memory_id FROM memory_links WHERE relation = 'merged_into' AND target_id IN ({marks})",
-                        part).fetchall():
-                    if merged not in doomed:
-                        doomed.add(merged)
-                        grew = True
-                for (derived,) in self.conn.execute(
-                    f"SELECT DISTINCT memory_id FROM memory_links WHERE relation = 'derived_from' "
-                    f"AND target_id IN ({marks})", part).fetchall():
+                    part))
+                # Every derived memory resting on the frontier, with all of its evidence, in one query.
+                evidence: dict[int, set[int]] = {}
+                for derived, target in self.conn.execute(
+                    "SELECT l.memory_id, l.target_id FROM memory_links l WHERE l.relation = 'derived_from' AND "
+                    "l.memory_id IN (SELECT memory_id FROM memory_links WHERE relation = 'derived_from' "
+                    f"AND target_id IN ({marks}))", part):
+                    evidence.setdefault(derived, set()).add(target)
+                for derived, targets in evidence.items():
                     if derived in doomed:
                         continue
-                    targets = {t for (t,) in self.conn.execute(
-                        "SELECT target_id FROM memory_links WHERE memory_id = ? AND relation = 'derived_from'",
-                        [derived])}
-                    if targets <= doomed:
-                        doomed.add(derived)
-                        stale.discard(derived)
-                        grew = True
+                    if targets <= doomed | grew:
+                        grew.add(derived)
                     else:
                         stale.add(derived)
-            if not grew:
-                break
+            frontier = grew - doomed
+            doomed |= frontier
+        stale -= doomed
         derived_deleted = sorted(doomed - set(ids))
         doomed_list = sorted(doomed)
         message_ids: set[int] = set()
@@ -567,9 +586,6 @@ class Store:
                "tag": "SELECT DISTINCT tag FROM memory_tags ORDER BY 1"}[kind]
         return [r[0] for r in self.conn.execute(sql)]
 
-    def scopes(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT scope FROM memories ORDER BY scope")]
-
     def day_members(self, scope: str, day: str) -> list[dict]:
         cols = ("id", "speaker", "text", "occurred_at")
         rows = self.conn.execute(
@@ -613,6 +629,16 @@ class Store:
         self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
                           [memory_id, fts_text, context])
 
+    def backup_to(self, target) -> None:
+        """SQLite's online backup into a new owner-only file."""
+        from .connection import connect
+
+        dest = connect(target)  # creates it 0600 and refuses anything that is not SQLite
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+
     def scrub_files(self) -> bool:
         """After an erasure commits: fold the WAL into the database and truncate it, so old page images holding
         forgotten text do not linger in the -wal file. False if a reader kept the checkpoint from finishing."""
@@ -630,52 +656,7 @@ class Store:
                 "audit_records": self._one("SELECT count(*) FROM audit_log")[0]}
 
 
-def _scope_tag_clauses(alias: str, scope: str | None, tags: Sequence[str]) -> tuple[list[str], list]:
-    """WHERE pieces shared by recall filters and forget selections; every tag must be present."""
-    clauses, params = [], []
-    if scope is not None:
-        clauses.append(f"{alias}.scope = ?")
-        params.append(scope)
-    for tag in tags:
-        clauses.append(f"EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = {alias}.id AND t.tag = ?)")
-        params.append(tag)
-    return clauses, params
-
-
 def _parts(ids: Sequence[int], size: int = 500):
     ids = list(ids)
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-@dataclass
-class Selection:
-    """What `forget` (and archive) acts on. Criteria combine with AND."""
-
-    ids: Sequence[int] = ()
-    scope: str | None = None
-    tags: Sequence[str] = ()
-    before: str | None = None
-    after: str | None = None
-    time_field: str = "occurred_at"  # or created_at
-    source_id: int | None = None
-
-    def sql(self, alias: str = "m") -> tuple[str, list]:
-        if self.time_field not in ("occurred_at", "created_at"):
-            raise ValueError(f"bad time field {self.time_field!r}")
-        clauses, params = _scope_tag_clauses(alias, self.scope, self.tags)
-        clauses.append("1=1")
-        if self.ids:
-            clauses.append(f"{alias}.id IN ({','.join('?' * len(self.ids))})")
-            params.extend(int(i) for i in self.ids)
-        if self.before:
-            clauses.append(f"{alias}.{self.time_field} < ?")
-            params.append(self.before)
-        if self.after:
-            clauses.append(f"{alias}.{self.time_field} >= ?")
-            params.append(self.after)
-        if self.source_id is not None:
-            clauses.append(f"EXISTS (SELECT 1 FROM memory_messages mm JOIN messages msg ON msg.id = mm.message_id "
-                           f"WHERE mm.memory_id = {alias}.id AND msg.source_id = ?)")
-            params.append(self.source_id)
-        return " AND ".join(clauses), params
