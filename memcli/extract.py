@@ -43,8 +43,10 @@ class Proposal:
     fact: str
     cites: list[int]  # positions in the batch, 1-based
     accepted: bool = False
-    reason: str = ""
+    reason: str = ""  # a category, counted in the audit log
+    detail: str = ""  # specifics for a person reading samples
     memory_ids: list[int] = field(default_factory=list)
+    vector: np.ndarray | None = None  # the fact's embedding, reused when it is stored
 
 
 def _stem(word: str) -> str:
@@ -64,17 +66,16 @@ def parse_proposals(text: str) -> list[Proposal]:
 
 
 def check_grounding(fact: str, cited_texts: list[str]) -> tuple[bool, str]:
-    """The lexical part of the check (rules 2 and 3). Returns (ok, reason)."""
+    """The lexical part of the check (rules 2 and 3). Returns (ok, reason category)."""
     evidence = " ".join(cited_texts)
     ev_lower = {w.lower() for w in _words(evidence)}
     ev_stems = {_stem(w) for w in ev_lower}
     words = _words(fact)
-    for i, w in enumerate(words):
+    for w in words:
         lw = w.lower()
-        is_name = w[0].isupper() and (i > 0 or lw not in STOP_WORDS) and lw not in STOP_WORDS
-        if any(c.isdigit() for c in w) or is_name:
+        if any(c.isdigit() for c in w) or (w[0].isupper() and lw not in STOP_WORDS):
             if lw not in ev_lower and _stem(lw) not in ev_stems:
-                return False, f"unsupported name or number: {'number' if any(c.isdigit() for c in w) else 'name'}"
+                return False, "unsupported name or number"
     content = [w.lower() for w in words if w.lower() not in STOP_WORDS and not w[0].isupper()]
     if not content:
         return True, "ok"
@@ -104,9 +105,9 @@ def ground(proposals: list[Proposal], batch: list[tuple[int, str]], embedder) ->
         vecs = embedder.embed_chunks([p.fact, " ".join(cited)])
         sim = float(np.dot(vecs[0].mean(axis=0), vecs[1].mean(axis=0)))
         if sim < MIN_SIMILARITY:
-            p.reason = f"meaning too far from the cited messages (cosine {sim:.2f})"
+            p.reason, p.detail = "meaning too far from the cited messages", f"cosine {sim:.2f}"
             continue
-        p.accepted, p.reason = True, "ok"
+        p.accepted, p.reason, p.vector = True, "ok", vecs[0]
         p.memory_ids = [batch[c - 1][0] for c in p.cites]
     return proposals
 

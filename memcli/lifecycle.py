@@ -138,7 +138,7 @@ class LifecycleMixin:
         return changed
 
     def derive(self, kind: str, text: str, from_ids: Sequence[int], *, scope: str | None = None,
-               audit: bool = True) -> int:
+               audit: bool = True, vectors=None) -> int:
         """Store a memory built from others (a summary, an extracted fact) with derived_from links, so that
         forgetting all of its evidence removes it and forgetting part of it marks it stale."""
         import hashlib
@@ -158,7 +158,8 @@ class LifecycleMixin:
             return existing[digest]
         draft = NewMemory(kind=kind, text=text, speaker=None, scope=scope, occurred_at=occurred,
                           content_hash=digest, key_text=text, context="", fts_text=text)
-        vectors = self.embedder.embed_chunks([text])[0]
+        if vectors is None:  # the caller may already have embedded the text (grounding does)
+            vectors = self.embedder.embed_chunks([text])[0]
         with store.transaction():
             self._ensure_model(store, now)
             memory_id = store.insert_memory(draft, now, vectors)

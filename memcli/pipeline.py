@@ -63,12 +63,14 @@ class PipelineMixin:
             for p in proposals:
                 result.proposed += 1
                 if p.accepted:
-                    result.accepted.append(self.derive("fact", p.fact, p.memory_ids, audit=False))
+                    result.accepted.append(self.derive("fact", p.fact, p.memory_ids, audit=False,
+                                                       vectors=p.vector))
                 else:
                     result.rejected += 1
-                    reasons[p.reason.split(":")[0].split(" (")[0]] += 1
+                    reasons[p.reason] += 1
                 if len(result.samples) < 20:
-                    result.samples.append({"fact": p.fact, "accepted": p.accepted, "reason": p.reason,
+                    result.samples.append({"fact": p.fact, "accepted": p.accepted,
+                                           "reason": f"{p.reason} ({p.detail})" if p.detail else p.reason,
                                            "cites": p.memory_ids or [batch[c - 1][0] for c in p.cites
                                                                       if 0 < c <= len(batch)]})
             if progress:

@@ -132,3 +132,8 @@ def test_cli_ask_extract_and_models(cli, tmp_path):
     assert cli("models", "use", "generator", str(fake)).exit_code == 0
     r = cli("ask", "Where did Ana move?")
     assert r.exit_code == 1 and "cannot load generator model" in r.stderr
+
+
+def test_hf_spec_for_the_embedder_fails_cleanly_offline(cli):
+    r = cli("--embedder", "hf:someone/some-repo/model.gguf", "remember", "hello")
+    assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and "hf:someone" in r.stderr

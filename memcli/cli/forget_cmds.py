@@ -12,7 +12,7 @@ from .app import JsonOpt, QuietOpt, ScopeOpt, TagOpt, app
 from .output import Output, safe
 
 
-def _confirm(out: Output, n: int, verb: str, yes: bool) -> None:
+def _confirm(n: int, verb: str, yes: bool) -> None:
     if yes:
         return
     if sys.stdin is None or not sys.stdin.isatty():
@@ -69,7 +69,7 @@ def forget(
                 print("Nothing matches; nothing changed.")
             return
         if not quiet and not json_out:
-            preview = mem.store.memories(chosen)
+            preview = mem.store.memories(chosen[:50])  # only what is shown
             label = "Would " + verb if dry_run else "Will " + verb
             print(f"{label} {len(chosen)} memor{'y' if len(chosen) == 1 else 'ies'}:")
             for mid in chosen[:50]:
@@ -80,7 +80,7 @@ def forget(
             if json_out:
                 out.emit_json({"matched": chosen, "forgotten": [], "dry_run": True})
             return
-        _confirm(out, len(chosen), verb, yes)
+        _confirm(len(chosen), verb, yes)
         result = mem.forget(chosen, archive=archive)
     if json_out:
         out.emit_json({"matched": chosen, "forgotten": result.ids, "dry_run": False, **result.to_json()})

@@ -126,9 +126,11 @@ class LlamaEmbedder(Embedder):
 
 
 def load_embedder(spec: str | None = None, progress=None) -> Embedder:
-    """The default MiniLM (prepared on first use), or a GGUF given by path."""
+    """The default MiniLM (prepared on first use), or a GGUF given by path or hf: spec."""
     if spec and spec not in ("default", "minilm", "all-MiniLM-L6-v2"):
-        return LlamaEmbedder(Path(spec).expanduser())
+        from .hub import resolve_spec
+
+        return LlamaEmbedder(resolve_spec(spec, progress))
     from . import minilm
 
     path = minilm.prepare(progress)

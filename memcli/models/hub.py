@@ -19,7 +19,7 @@ def resolve_spec(spec: str, progress=None) -> Path:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as exc:
-        raise ModelError("hf: model specs need huggingface_hub: pip install huggingface_hub") from exc
+        raise ModelError(f"{spec} needs huggingface_hub to download: pip install huggingface_hub") from exc
     if progress:
         progress(f"downloading {filename} from {repo}")
     try:
