@@ -97,6 +97,10 @@ class ConsolidateMixin:
     def consolidate(self, *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
                     decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
         lock = Path(str(self.db_path) + ".consolidate.lock") if self.db_path else None
+        if self.store.read_only:  # a dry run may read a read-only database; it needs no lock file either
+            if not dry_run:
+                self.store.require_writable()
+            lock = None
         with _exclusive(lock) as held:
             if not held:
                 return {"skipped": "another consolidation is running"}

@@ -19,7 +19,7 @@ from .lifecycle import LifecycleMixin
 from .pipeline import PipelineMixin
 from .transfer import TransferMixin
 from .ingest.keys import KeyOptions, build_keys
-from .ingest.parse import Message, decode, parse
+from .ingest.parse import Message, decode, parse, parse_chat, parse_jsonl, parse_text
 from .paths import default_db_path
 from .retrieval.fts_query import match_expression
 from .retrieval.fusion import rrf
@@ -88,6 +88,22 @@ def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = 
     when = msg.occurred_at or stated_time or ""
     payload = json.dumps([kind, scope, msg.speaker or "", msg.text, when, msg.external_id or ""])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every part of one remember call shares."""
+
+    scope: str
+    tags: list[str]
+    kind: str
+    default_time: str
+    stated_at: str
+    strength: float
+    created_at: str
+
+
+_BUILTIN_PARSERS = {"text": parse_text, "chat": parse_chat, "jsonl": parse_jsonl}
 
 
 class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, TransferMixin):
@@ -171,7 +187,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
     def remember(self, inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
                  tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic",
                  progress: Callable[[int, int], None] | None = None, importance: float = 0.0) -> RememberResult:
-        """Parse everything first, embed, then write it all in one transaction: all or nothing.
+        """Parse everything first, embed, then write it all in one transaction: all or nothing. A large input
+        (a Spool, see ingest/stream.py) is checked in full first, then written in parts of one transaction each.
 
         `importance` (0..1) raises the starting strength (1 + 4 × importance), so important memories decay slower.
         """
@@ -188,32 +205,79 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             raise InputError(f"--at: {exc}") from None
         stated_at = default_time if at else ""
 
+        from .ingest.stream import Spool
         from .plugins import collect
 
         importers = collect(self.plugins, "register_importers")
-        parsed = []
+        batch = _Batch(scope, tags, kind, default_time, stated_at, 1.0 + 4.0 * importance, to_iso(now))
+        parsed, streams = [], []
         for item in inputs:
+            if isinstance(item.data, Spool):
+                streams.append(self._plan_stream(item.data, fmt, importers))
+                continue
             text = decode(item.data, item.origin) if isinstance(item.data, bytes) else item.data
             if not text.strip():
                 raise InputError(f"{item.origin}: input is empty; nothing to remember")
             item_fmt, messages = parse(text, fmt, item.origin, importers)
-            parsed.append((item, text, item_fmt, messages))
+            parsed.append((item.origin, text, item_fmt, messages))
 
-        store = self.store
         result = RememberResult()
-        plans = []  # (item, text, fmt, sha, messages, drafts)
+        if parsed:
+            self._store_parsed(parsed, batch, result, progress)
+        for plan in streams:  # validated in full above: nothing below fails on the input itself
+            plan(batch, result, progress)
+        self.plugins.hook.after_remember(memory=self, result=result)
+        return result
+
+    def _plan_stream(self, spool, fmt: str, importers: dict):
+        """Check a large input in full (every line parsed) and return the function that stores it in parts."""
+        from .ingest.parse import LINE_PARSERS
+        from .ingest.stream import iter_parts, stream_format
+
+        item_fmt = stream_format(spool, fmt)
+        if item_fmt not in importers:
+            raise InputError(f"unknown format {item_fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
+        if item_fmt not in LINE_PARSERS or importers[item_fmt] is not _BUILTIN_PARSERS.get(item_fmt):
+            text = decode(spool.read_all(), spool.origin)
+            whole = parse(text, item_fmt, spool.origin, importers)
+            return lambda batch, result, progress: self._store_parsed(
+                [(spool.origin, text, *whole)], batch, result, progress)
+        sizes = [len(msgs) for _, _, msgs in iter_parts(spool, item_fmt)]  # the full parse: errors surface here
+        total, n_parts = sum(sizes), len(sizes)
+        if not total:
+            raise InputError(f"{spool.origin}: no message with text found ({item_fmt}); nothing stored")
+
+        def store(batch, result, progress):
+            done = 0
+            for k, (start, end, msgs) in enumerate(iter_parts(spool, item_fmt), 1):
+                origin = f"{spool.origin} (part {k} of {n_parts})"
+                step = (lambda d, t, base=done, n=len(msgs): progress(base + d * n // max(t, 1), total)) \
+                    if progress else None
+                self._store_parsed([(origin, spool.read_range(start, end), item_fmt, msgs)], batch, result, step)
+                done += len(msgs)
+
+        return store
+
+    def _store_parsed(self, parsed: list, batch: "_Batch", result: RememberResult, progress=None) -> None:
+        """Embed (no lock held), then write in one transaction: all of `parsed` or none of it."""
+        store = self.store
+        scope, stated_at, created_at = batch.scope, batch.stated_at, batch.created_at
+        created_before, existing_before = len(result.created), len(result.existing)
+        sources_before, messages_before = len(result.sources), result.messages
+        plans = []  # (origin, text, fmt, sha, messages, drafts)
         pending_hashes: dict[str, NewMemory] = {}
-        for item, text, item_fmt, messages in parsed:
+        for origin, text, item_fmt, messages in parsed:
             sha = hashlib.sha256(text.encode()).hexdigest()
             existing_source = store.find_source(sha, scope, item_fmt, stated_at)
             if existing_source is not None:
                 result.skipped_sources.append(existing_source)
                 result.existing.extend(store.source_memory_ids(existing_source))
                 continue
-            drafts = self._drafts(messages, scope, tags, kind, default_time, stated_time=stated_at or None)
+            drafts = self._drafts(messages, scope, batch.tags, batch.kind, batch.default_time,
+                                  stated_time=stated_at or None)
             for d in drafts:
-                d.strength = 1.0 + 4.0 * importance
-            plans.append((item, text, item_fmt, sha, messages, drafts))
+                d.strength = batch.strength
+            plans.append((origin, text, item_fmt, sha, messages, drafts))
             for d in drafts:
                 pending_hashes.setdefault(d.content_hash, d)
 
@@ -226,22 +290,25 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             for d, vecs in zip(to_embed, embedder.embed_chunks([d.key_text for d in to_embed], progress)):
                 vectors[d.content_hash] = vecs
 
-        created_at = to_iso(now)
         from .scan import scan
 
+        listed = set(result.created) | set(result.existing)
         with store.transaction():
             if to_embed:
                 self._ensure_model(store, created_at)
             # Another process may have stored the same content since we looked (we held no lock while
             # embedding): look again under the write lock, so concurrent identical ingests never duplicate.
             ids_by_hash = store.existing_memories(pending_hashes)
-            for item, text, item_fmt, sha, messages, drafts in plans:
+            for origin, text, item_fmt, sha, messages, drafts in plans:
                 raced = store.find_source(sha, scope, item_fmt, stated_at)
                 if raced is not None:
                     result.skipped_sources.append(raced)
-                    result.existing.extend(i for i in store.source_memory_ids(raced) if i not in result.existing)
+                    for i in store.source_memory_ids(raced):
+                        if i not in listed:
+                            listed.add(i)
+                            result.existing.append(i)
                     continue
-                source_id = store.insert_source(origin=item.origin, fmt=item_fmt, scope=scope, sha256=sha,
+                source_id = store.insert_source(origin=origin, fmt=item_fmt, scope=scope, sha256=sha,
                                                 received_at=created_at, raw=text, n_messages=len(messages),
                                                 stated_at=stated_at)
                 result.sources.append(source_id)
@@ -258,22 +325,26 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                         memory_id = store.insert_memory(draft, created_at, vectors[draft.content_hash])
                         ids_by_hash[draft.content_hash] = memory_id
                         result.created.append(memory_id)
+                        listed.add(memory_id)
                         findings = [f.to_json() for f in scan(draft.text)]
                         if findings:  # marked and reported, never silently dropped
                             store.set_flags(memory_id, findings)
                             result.flagged[memory_id] = findings
-                    elif memory_id not in result.created and memory_id not in result.existing:
+                    elif memory_id not in listed:
+                        listed.add(memory_id)
                         result.existing.append(memory_id)
                     store.link_message(memory_id, message_id)
                     store.add_tags(memory_id, draft.tags)
-            if result.created or result.sources:
+            new_ids = result.created[created_before:]
+            new_set = set(new_ids)
+            if new_ids or len(result.sources) > sources_before:
                 store.audit.append(at=created_at, actor=self.actor, op="remember",
-                                   memory_ids=result.created + result.existing,
-                                   detail={"created": len(result.created), "existing": len(result.existing),
-                                           "sources": result.sources, "messages": result.messages,
-                                           "scope": scope, "tags": tags, "flagged": sorted(result.flagged)})
-        self.plugins.hook.after_remember(memory=self, result=result)
-        return result
+                                   memory_ids=new_ids + result.existing[existing_before:],
+                                   detail={"created": len(new_ids),
+                                           "existing": len(result.existing) - existing_before,
+                                           "sources": result.sources[sources_before:],
+                                           "messages": result.messages - messages_before, "scope": scope, "tags": batch.tags,
+                                           "flagged": sorted(i for i in result.flagged if i in new_set)})
 
     def _ensure_model(self, store: Store, now: str) -> None:
         """Record the embedding model on first use, audited as a model change."""
@@ -368,6 +439,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 flags=rec["flags"],
                 valid_until=rec["valid_until"],
             ))
+        if store.read_only:  # a backup on read-only media can be searched; the recall is just not recorded
+            return hits
         log = self.recall_logging()
         if (touch and hits) or log:
             now = to_iso(now_utc())

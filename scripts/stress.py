@@ -4,6 +4,7 @@ then kill -9 trials. Prints the figures; exits 1 on any lost write, duplicate, f
     python scripts/stress.py                                  # 4 writers x 50, 2 readers, 20 s, 10 crash trials
     python scripts/stress.py --writers 8 --per-writer 200 --seconds 120 --crash-trials 50
     python scripts/stress.py --real-model                     # embed with the default MiniLM instead of a hash
+    python scripts/stress.py --only-large --stdin-mb 200 --line-mb 50   # 200 MB piped stdin, kill -9, resume
 
 tests/test_reliability.py runs a short version of both in CI.
 """
@@ -207,6 +208,75 @@ def crash_trials(db, trials, messages, real) -> dict:
     return outcomes
 
 
+def _feed(proc, megabytes: float, seed: int, single_line: bool) -> tuple[int, int]:
+    """Write generated text to the child's stdin as it goes (never whole in this process either).
+    Returns (bytes written, paragraphs written)."""
+    rng = random.Random(seed)
+    words = "lisbon cat dentist trip coffee project deadline sister garden book train river moved booked".split()
+    target, written, paragraphs = int(megabytes * 1024 * 1024), 0, 0
+    try:
+        while written < target:
+            para = " ".join(f"{rng.choice(words)}{rng.randrange(10**6)}" for _ in range(rng.randint(100, 900)))
+            chunk = (para + " " if single_line else para + "\n\n").encode()
+            proc.stdin.write(chunk)
+            written += len(chunk)
+            paragraphs += 1
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    return written, paragraphs
+
+
+def _ingest(db, megabytes, seed, single_line, kill_after=None):
+    """Run `memcli remember -` on generated stdin; (exit code or 'killed', seconds, peak RSS MB, bytes, paragraphs)."""
+    import threading
+
+    cmd = [sys.executable, "-m", "memcli", "--db", str(db), "--embedder", "hash", "remember", "-q", "-"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    fed = {}
+    feeder = threading.Thread(target=lambda: fed.update(zip(("bytes", "paragraphs"),
+                                                              _feed(proc, megabytes, seed, single_line))))
+    feeder.start()
+    if kill_after is not None:
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    feeder.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace").strip()[-300:]
+    code = "killed" if proc.returncode == -signal.SIGKILL else proc.returncode
+    return {"exit": code, "seconds": round(time.monotonic() - t0, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            **fed, "stderr": err}
+
+
+def large_inputs(tmp, stdin_mb: float, line_mb: float) -> dict:
+    """A large stdin stream (paragraphs) with a kill -9 half way and a rerun, and one very long single line.
+    The hash embedder keeps this about SQLite and memory, not llama.cpp speed."""
+    report = {}
+    db = Path(tmp) / "big.db"
+    full = _ingest(db, stdin_mb, 1, False)
+    stored = check_consistency(db)
+    report["stream"] = {**full, "memories": stored["memories"], "consistent": stored["consistent"]}
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    killed = _ingest(db, stdin_mb, 1, False, kill_after=full["seconds"] * 0.6)
+    partial = check_consistency(db)
+    rerun = _ingest(db, stdin_mb, 1, False)
+    final = check_consistency(db)
+    report["kill_and_resume"] = {"killed": killed["exit"], "memories_after_kill": partial["memories"],
+                                 "consistent_after_kill": partial["consistent"], "rerun_exit": rerun["exit"],
+                                 "rerun_seconds": rerun["seconds"], "memories": final["memories"],
+                                 "consistent": final["consistent"]}
+    line_db = Path(tmp) / "line.db"
+    line = _ingest(line_db, line_mb, 2, True)
+    report["single_line"] = {**line, "memories": check_consistency(line_db)["memories"]}
+    report["ok"] = (full["exit"] == 0 and stored["consistent"] and stored["memories"] == full["paragraphs"]
+                    and partial["consistent"] and rerun["exit"] == 0 and final["consistent"]
+                    and final["memories"] == full["paragraphs"] and line["exit"] == 0)
+    return report
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--writers", type=int, default=4)
@@ -216,14 +286,25 @@ def main(argv=None):
     ap.add_argument("--crash-trials", type=int, default=10)
     ap.add_argument("--crash-messages", type=int, default=400)
     ap.add_argument("--real-model", action="store_true")
+    ap.add_argument("--stdin-mb", type=float, default=0, help="also stream this many MB into one remember")
+    ap.add_argument("--line-mb", type=float, default=50, help="size of the single-line input (with --stdin-mb)")
+    ap.add_argument("--only-large", action="store_true", help="skip the concurrency and crash parts")
     args = ap.parse_args(argv)
+    if args.only_large:
+        with tempfile.TemporaryDirectory(prefix="memcli-stress-") as tmp:
+            big = large_inputs(tmp, args.stdin_mb or 200, args.line_mb)
+            print("large inputs:", json.dumps(big))
+        return 0 if big["ok"] else 1
     with tempfile.TemporaryDirectory(prefix="memcli-stress-") as tmp:
         conc = run_concurrency(Path(tmp) / "c.db", args.writers, args.per_writer, args.readers, args.seconds,
                                args.real_model)
         print("concurrency:", json.dumps(conc))
         crash = crash_trials(Path(tmp) / "k.db", args.crash_trials, args.crash_messages, args.real_model)
         print("crash:", json.dumps(crash))
-    return 0 if conc["ok"] and crash["ok"] else 1
+        big = large_inputs(tmp, args.stdin_mb, args.line_mb) if args.stdin_mb else {"ok": True}
+        if args.stdin_mb:
+            print("large inputs:", json.dumps(big))
+    return 0 if conc["ok"] and crash["ok"] and big["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -81,3 +81,44 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path, cli):
         assert cli(*base, "audit", "verify").exit_code == 0
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_read_only_database_reads_work_and_writes_fail_clearly(tmp_path, cli):
+    """A read-only file system (or a write-protected file for a non-root user): recall, stats, export and
+    audit verify still work (the recall is not recorded); remember, forget, consolidate fail in one line."""
+    import json
+    import os
+    import subprocess
+
+    import pytest
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+    base = ("--db", str(mount / "m.db"), "--embedder", "hash")
+    try:
+        assert cli(*base, "remember", "a note about the harbour in Lisbon").exit_code == 0
+        before = (mount / "m.db").read_bytes()
+        if os.geteuid() == 0:
+            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        else:
+            os.chmod(mount / "m.db", 0o400)
+            os.chmod(mount, 0o500)
+        hits = json.loads(cli(*base, "recall", "harbour", "--json").stdout)
+        assert hits[0]["id"] == 1
+        assert json.loads(cli(*base, "stats", "--json").stdout)["memories"] == 1
+        assert cli(*base, "audit", "verify").exit_code == 0
+        assert cli(*base, "export", "-o", "-").stdout.count("\n") >= 1
+        assert cli(*base, "consolidate", "--dry-run").exit_code == 0
+        for args in (("remember", "another note"), ("forget", "1", "--yes"), ("consolidate",), ("reindex",)):
+            r = cli(*base, *args)
+            assert r.exit_code == 1 and "read-only" in r.stderr and len(r.stderr.strip().splitlines()) == 1, args
+        assert (mount / "m.db").read_bytes() == before
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(mount)], capture_output=True)
+        else:
+            os.chmod(mount, 0o700)

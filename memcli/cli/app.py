@@ -5,6 +5,7 @@ Errors: every MemcliError becomes one line on stderr and its exit code, in Memcl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -50,6 +51,7 @@ app = typer.Typer(
     help="Local-first long-term memory for people and LLM agents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich's help renderer costs ~150 ms of import per --help
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -157,26 +159,38 @@ def remember(
 ):
     """Store text, a file, or a transcript piped on stdin. Each message becomes a memory that keeps its verbatim text.
 
+    \b
     Examples:
       echo "I moved to Lisbon in March" | memcli remember -
       memcli remember --file chat.jsonl --format jsonl --scope work
     """
     from ..core import DEFAULT_SCOPE, RawInput
+    from ..ingest.stream import Spool, open_file, read_input
 
     out = Output(json_out, quiet)
     inputs = []
     for item in text or []:
-        inputs.append(RawInput("stdin", _read_stdin()) if item == "-" else RawInput("argument", item))
+        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")) if item == "-"
+                      else RawInput("argument", item))
     for path in file or []:
-        inputs.append(RawInput("stdin", _read_stdin()) if str(path) == "-" else RawInput(str(path), _read_file(path)))
+        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")) if str(path) == "-"
+                      else RawInput(str(path), open_file(path)))
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
-        inputs.append(RawInput("stdin", _read_stdin()))
+        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")))
+    with contextlib.ExitStack() as spools:
+        for item in inputs:
+            if isinstance(item.data, Spool):
+                spools.callback(item.data.close)
+        _remember(ctx, out, inputs, fmt, scope or DEFAULT_SCOPE, tag or [], at, importance, extract)
+
+
+def _remember(ctx, out, inputs, fmt, scope, tags, at, importance, extract):
     facts = None
     with ctx.obj.memory(out, create=True) as mem:
         with out.progress("embedding") as advance:
-            result = mem.remember(inputs, fmt=fmt, scope=scope or DEFAULT_SCOPE, tags=tag or [], at=at,
+            result = mem.remember(inputs, fmt=fmt, scope=scope, tags=tags, at=at,
                                   progress=advance, importance=importance)
         if extract and result.created:  # same Memory: the embedding model is not loaded twice
             with out.progress("extracting facts") as advance:
@@ -235,6 +249,7 @@ def recall(
 ):
     """Find memories by meaning and words (hybrid vector + full-text search, rank-fused).
 
+    \b
     Examples:
       memcli recall "where do I live?"
       memcli recall "cat's name" --json --limit 5
@@ -260,6 +275,7 @@ def recall(
 def reindex(ctx: typer.Context, json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Re-embed every memory with the configured embedder (needed after changing the embedding model).
 
+    \b
     Example:
       memcli --embedder ~/models/bge-small.gguf reindex
     """
@@ -274,6 +290,7 @@ def reindex(ctx: typer.Context, json_out: JsonOpt = False, quiet: QuietOpt = Fal
 def stats(ctx: typer.Context, json_out: JsonOpt = False):
     """Counts of memories, sources, messages and vectors, and the embedding model in use.
 
+    \b
     Example:
       memcli stats --json
     """
@@ -291,7 +308,7 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
 from . import audit_cmds, forget_cmds, model_cmds, transfer_cmds  # noqa: E402,F401  (register their commands on `app`)
 
 
-config_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+config_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
                         help="Settings file: which models to use. Flags > environment > file > defaults.")
 app.add_typer(config_app, name="config")
 
@@ -300,6 +317,7 @@ app.add_typer(config_app, name="config")
 def config_list(json_out: JsonOpt = False):
     """All settings in the config file.
 
+    \b
     Example:
       memcli config list
     """
@@ -312,6 +330,7 @@ def config_list(json_out: JsonOpt = False):
 def config_get(key: Annotated[str, typer.Argument(help="embedder|generator")]):
     """One setting (empty when unset).
 
+    \b
     Example:
       memcli config get generator
     """
@@ -327,6 +346,7 @@ def config_set(key: Annotated[str, typer.Argument(help="embedder|generator")],
                value: Annotated[str, typer.Argument(help="Value; 'default' removes the setting.")]):
     """Change a setting.
 
+    \b
     Example:
       memcli config set generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
@@ -340,6 +360,7 @@ def config_set(key: Annotated[str, typer.Argument(help="embedder|generator")],
 def config_path_cmd():
     """Where the config file lives.
 
+    \b
     Example:
       memcli config path
     """
@@ -355,6 +376,7 @@ def completions(
 ):
     """Print a shell completion script (or write all of them). `memcli --install-completion` also works.
 
+    \b
     Examples:
       memcli completions bash > ~/.local/share/bash-completion/completions/memcli
       memcli completions --write completions/
@@ -374,6 +396,7 @@ def completions(
 def plugins(ctx: typer.Context, json_out: JsonOpt = False):
     """Loaded plugins and the hooks each implements ($MEMCLI_PLUGINS limits which load; 'none' disables all).
 
+    \b
     Example:
       memcli plugins --json
     """

@@ -12,7 +12,7 @@ from .app import JsonOpt, MemcliGroup, app
 from ..ingest.keys import labelled
 from .output import Output, safe
 
-audit_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+audit_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
                         help="Where memories came from and who changed them: log, show, verify, stats, scan.")
 app.add_typer(audit_app, name="audit")
 
@@ -36,6 +36,7 @@ def audit_log(
 ):
     """The append-only audit log, oldest first (ids and hashes only, never memory text).
 
+    \b
     Example:
       memcli audit log --op forget --since 30d --json
     """
@@ -55,6 +56,7 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
                json_out: JsonOpt = False):
     """The full story of one memory: source and message ids, verbatim evidence, links, every audit record.
 
+    \b
     Example:
       memcli audit show 12
     """
@@ -94,6 +96,7 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
 def audit_verify(ctx: typer.Context, json_out: JsonOpt = False):
     """Recompute the hash chain; exit 1 and name the first broken record if anything was altered.
 
+    \b
     Example:
       memcli audit verify
     """
@@ -112,6 +115,7 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False):
 def audit_stats(ctx: typer.Context, json_out: JsonOpt = False):
     """Counts by kind, scope and status; database size; model ids; audit records.
 
+    \b
     Example:
       memcli audit stats --json
     """
@@ -128,6 +132,7 @@ def audit_scan(
 ):
     """Flag memories that look like injected agent instructions, hidden text, secrets or personal data.
 
+    \b
     Example:
       memcli audit scan --quarantine
     """
@@ -151,6 +156,7 @@ def audit_scan(
 def audit_recall_log(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on|off")]):
     """Turn logging of recalls (ids returned and a query digest) on or off. $MEMCLI_LOG_RECALLS overrides.
 
+    \b
     Example:
       memcli audit recall-log off
     """

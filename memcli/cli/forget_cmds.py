@@ -47,6 +47,7 @@ def forget(
     """Erase memories for good: rows, full-text index, vectors, provenance, derived memories, raw source text and
     the file's free pages. Selectors combine (AND); matches are shown before anything is deleted.
 
+    \b
     Examples:
       memcli forget 12 13 --yes
       memcli forget --query "old address" --min-score 0.03 --dry-run
@@ -104,6 +105,7 @@ def restore(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="M
             json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Bring archived or quarantined memories back into recall.
 
+    \b
     Example:
       memcli restore 12
     """

@@ -11,7 +11,7 @@ from ..errors import InputError
 from .app import JsonOpt, MemcliGroup, QuietOpt, app
 from .output import Output, safe
 
-models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True,
+models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
                          help="The embedding model and the generator: list, show, use, prepare.")
 app.add_typer(models_app, name="models")
 ROLES = ("embedder", "generator")
@@ -35,6 +35,7 @@ def _describe(ctx: typer.Context, role: str) -> dict:
 def models_list(ctx: typer.Context, json_out: JsonOpt = False):
     """The models memcli will use for each role, and whether they are ready.
 
+    \b
     Example:
       memcli models list
     """
@@ -53,6 +54,7 @@ def models_show(ctx: typer.Context, role: Annotated[str, typer.Argument(help="em
                 json_out: JsonOpt = False):
     """Details of one role's model.
 
+    \b
     Example:
       memcli models show generator
     """
@@ -66,6 +68,7 @@ def models_use(role: Annotated[str, typer.Argument(help="embedder|generator")],
                spec: Annotated[str, typer.Argument(help="GGUF path, hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
     """Configure the model for a role (saved in the config file). Changing the embedder needs `memcli reindex`.
 
+    \b
     Example:
       memcli models use generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
@@ -89,6 +92,7 @@ def models_prepare(ctx: typer.Context,
                    json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Fetch/convert/assemble the default models into the cache (otherwise done on first use).
 
+    \b
     Example:
       memcli models prepare
     """
@@ -119,6 +123,7 @@ def ask(
     """Answer from your memories with the local generator, citing memory ids; says so when nothing relevant is
     stored. An answer the cited memories do not support is replaced by the closest memory, verbatim.
 
+    \b
     Example:
       memcli ask "where does Ana live?" --json
     """
@@ -149,6 +154,7 @@ def consolidate(
     """Merge near-duplicates, write day summaries and profiles, mark superseded facts, count decayed memories —
     incrementally, safe to run from cron.
 
+    \b
     Examples:
       memcli consolidate --dry-run
       memcli consolidate --cron-line
@@ -194,6 +200,7 @@ def _install_cron(line: str) -> None:
 def doctor(ctx: typer.Context, json_out: JsonOpt = False):
     """Check Python, SQLite and sqlite-vec, the model files and checksums, the database, permissions and disk.
 
+    \b
     Example:
       memcli doctor
     """

@@ -16,18 +16,21 @@ from .output import Output
 @app.command("export")
 def export_cmd(
     ctx: typer.Context,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default or '-': stdout).")] = None,
     vectors: Annotated[bool, typer.Option("--vectors/--no-vectors", help="Include vectors (exact recall after import).")] = True,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, or a format a plugin registers.")] = "jsonl",
     json_out: JsonOpt = False,
 ):
     """Write every memory with its provenance, sources and vectors (JSONL by default).
 
+    \b
     Example:
       memcli export -o memories.jsonl
     """
     out = Output(json_out, False)
     options = {"vectors": vectors}
+    if output is not None and str(output) == "-":  # the usual spelling of stdout, not a file named '-'
+        output = None
     with ctx.obj.memory(out) as mem:
         if output is None:
             counts = mem.export(fmt, sys.stdout, options)
@@ -59,6 +62,7 @@ def import_cmd(
 ):
     """Load a memcli export. Everything is validated before anything is written; importing twice adds nothing.
 
+    \b
     Example:
       memcli --db new.db import memories.jsonl
     """
@@ -81,6 +85,7 @@ def import_cmd(
 def backup(ctx: typer.Context, target: Annotated[Path, typer.Argument(help="New file for the copy.")]):
     """Copy the database with SQLite's online backup (consistent even while memcli is in use).
 
+    \b
     Example:
       memcli backup ~/memcli-backup.db
     """

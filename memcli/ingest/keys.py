@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .parse import Message
+if TYPE_CHECKING:  # keys are needed by the CLI's output layer, which must not pay for the parsers on --help
+    from .parse import Message
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import InputError
 from ..timeparse import iso_or_none
 
 MAX_NESTING = 64
+MAX_MESSAGE_CHARS = 32_000  # longer messages are stored as consecutive pieces (split_long)
 
 _CHAT_LINE = re.compile(
     r"^\s*(?:\[(?P<ts>[^\]\n]{1,64})\]\s*)?(?P<speaker>[^\s:\[\]{}\"][^:\n]{0,63}?):[ \t]+(?P<text>\S.*)$"
@@ -52,20 +54,25 @@ def decode(data: bytes, origin: str) -> str:
     return text
 
 
-def detect_format(text: str) -> str:
+def detect_format(text: str, complete: bool = True) -> str:
+    """`complete=False`: `text` is only the head of a large input, so a JSON document cannot be parsed whole."""
     stripped = text.lstrip()
+    first = stripped.split("\n", 1)[0].strip()
     if stripped.startswith("["):
+        if not complete and not _CHAT_LINE.match(first):
+            return "json"
         try:
             json.loads(stripped)
             return "json"
         except ValueError:
             pass  # maybe chat lines starting with [timestamp]
     if stripped.startswith("{"):
-        first = stripped.splitlines()[0].strip()
         try:
             json.loads(first)
             return "jsonl"
         except ValueError:
+            if not complete:
+                return "json"
             try:
                 json.loads(stripped)
                 return "json"
@@ -86,15 +93,62 @@ def parse(text: str, fmt: str, origin: str, importers: dict | None = None) -> tu
         raise InputError(f"unknown format {fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
     if fmt == "auto":
         fmt = detect_format(text)
-    messages = [m for m in importers[fmt](text, origin) if m.text.strip()]
+    messages = [piece for m in importers[fmt](text, origin) if m.text.strip() for piece in split_long(m)]
     if not messages:
         raise InputError(f"{origin}: no message with text found ({fmt}); nothing stored")
     return fmt, messages
 
 
+def split_long(msg: Message, limit: int = MAX_MESSAGE_CHARS) -> list[Message]:
+    """A message longer than `limit` characters becomes consecutive pieces (cut at whitespace where possible),
+    each its own memory with the same speaker, time and message id. One 50 MB line would otherwise be one
+    memory that no recall could show and that takes hours to embed as a unit."""
+    if len(msg.text) <= limit:
+        return [msg]
+    pieces, text = [], msg.text
+    while len(text) > limit:
+        cut = text.rfind(" ", limit // 2, limit)
+        cut = limit if cut < 0 else cut
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    if text.strip():
+        pieces.append(text)
+    return [Message(text=p.strip(), speaker=msg.speaker, role=msg.role, occurred_at=msg.occurred_at,
+                    external_id=msg.external_id) for p in pieces if p.strip()]
+
+
+def numbered(text: str) -> Iterator[tuple[int, int, str]]:
+    """(line number, offset, line) for a whole text, as the streaming reader gives them for a file."""
+    offset = 0
+    for lineno, line in enumerate(text.split("\n"), 1):
+        yield lineno, offset, line.removesuffix("\r")
+        offset += len(line) + 1
+
+
+def iter_text(lines: Iterable[tuple[int, int, str]], origin: str) -> Iterator[tuple[int, Message]]:
+    """Paragraphs (blank-line separated) as (start offset, message). A paragraph that grows past
+    MAX_MESSAGE_CHARS is cut at a line boundary, so memory stays bounded on a log with no blank lines."""
+    buf: list[str] = []
+    start = size = 0
+    for _lineno, offset, line in lines:
+        if not line.strip(" \t\r\f\v"):
+            if buf:
+                yield start, Message(text="\n".join(buf).strip())
+                buf, size = [], 0
+            continue
+        if not buf:
+            start = offset
+        buf.append(line)
+        size += len(line) + 1
+        if size > MAX_MESSAGE_CHARS:
+            yield start, Message(text="\n".join(buf).strip())
+            buf, size = [], 0
+    if buf:
+        yield start, Message(text="\n".join(buf).strip())
+
+
 def parse_text(text: str, origin: str) -> list[Message]:
-    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
-    return [Message(text=p.strip()) for p in paragraphs if p.strip()]
+    return [m for _, m in iter_text(numbered(text), origin) if m.text]
 
 
 def _time(value, origin: str, where: str) -> str | None:
@@ -106,21 +160,32 @@ def _time(value, origin: str, where: str) -> str | None:
         raise InputError(f"{origin}:{where}: bad timestamp {value!r}: {exc}") from None
 
 
-def parse_chat(text: str, origin: str) -> list[Message]:
-    messages: list[Message] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+def iter_chat(lines: Iterable[tuple[int, int, str]], origin: str) -> Iterator[tuple[int, Message]]:
+    """'Speaker: text' lines as (start offset, message); other lines continue the previous message."""
+    current: Message | None = None
+    start = 0
+    for lineno, offset, line in lines:
         m = _CHAT_LINE.match(line)
         if m:
-            messages.append(Message(
-                text=m.group("text").strip(),
-                speaker=m.group("speaker").strip(),
-                occurred_at=_time(m.group("ts"), origin, str(lineno)),
-            ))
+            if current is not None:
+                yield start, current
+            start = offset
+            current = Message(text=m.group("text").strip(), speaker=m.group("speaker").strip(),
+                              occurred_at=_time(m.group("ts"), origin, str(lineno)))
         elif line.strip():
-            if not messages:
+            if current is None:
                 raise InputError(f"{origin}:{lineno}: expected 'Speaker: text' (chat format)")
-            messages[-1].text += "\n" + line.strip()
-    return messages
+            current.text = f"{current.text}\n{line.strip()}" if current.text else line.strip()
+            if len(current.text) > MAX_MESSAGE_CHARS:  # bounded memory: go on in a new message, same speaker
+                yield start, current
+                start = offset
+                current = Message(text="", speaker=current.speaker, occurred_at=current.occurred_at)
+    if current is not None:
+        yield start, current
+
+
+def parse_chat(text: str, origin: str) -> list[Message]:
+    return [m for _, m in iter_chat(numbered(text), origin)]
 
 
 def _depth(value, limit: int = MAX_NESTING) -> int:
@@ -204,8 +269,22 @@ def json_lines(lines, origin: str):
             raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
 
 
+def iter_jsonl(lines: Iterable[tuple[int, int, str]], origin: str) -> Iterator[tuple[int, Message]]:
+    for lineno, offset, line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
+        yield offset, _record(obj, origin, str(lineno))
+
+
 def parse_jsonl(text: str, origin: str) -> list[Message]:
-    return [_record(obj, origin, str(lineno)) for lineno, obj in json_lines(text.splitlines(), origin)]
+    return [m for _, m in iter_jsonl(numbered(text), origin)]
+
+
+LINE_PARSERS = {"text": iter_text, "chat": iter_chat, "jsonl": iter_jsonl}  # formats that can be streamed
 
 
 def parse_json(text: str, origin: str) -> list[Message]:

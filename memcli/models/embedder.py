@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .stderr import quiet_stderr
 
 
 class Embedder(ABC):
@@ -84,20 +85,30 @@ class LlamaEmbedder(Embedder):
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                embedding=True,
-                n_ctx=n_ctx,
-                n_batch=n_ctx,
-                n_ubatch=n_ctx,  # n_ubatch < n_batch aborts the process with mean pooling
-                n_threads=threads or min(os.cpu_count() or 2, 8),
-                verbose=False,
-            )
+            with quiet_stderr():
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    embedding=True,
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,
+                    n_ubatch=n_ctx,  # n_ubatch < n_batch aborts the process with mean pooling
+                    n_threads=threads or min(os.cpu_count() or 2, 8),
+                    verbose=False,
+                )
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on unusable files
             raise ModelError(f"cannot load embedding model {path}: {exc}") from exc
         self.path = path
         self.model_id = model_id or f"gguf:{path.stem}:{_file_fingerprint(path)}"
         self.dimension = int(self._llm.n_embd())
+        # A generative GGUF loads fine in embedding mode but returns one vector per token (no pooling):
+        # catch that here, by name, rather than as a reshape error deep in remember.
+        try:
+            shape = np.asarray(self._llm.embed(["probe"], normalize=False, truncate=True), dtype=np.float32).shape
+        except ValueError:  # ragged per-token output
+            shape = None
+        if shape != (1, self.dimension):
+            raise ModelError(f"{path} is not a sentence-embedding model (llama.cpp returns per-token vectors, "
+                             "no pooling); use an embedding GGUF such as the default all-MiniLM-L6-v2")
         self.window = n_ctx - 2
         self.batch_size = 16  # measured: 16 texts per embed() call beats 32 and 64 on 2 cores
 

@@ -4,32 +4,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelError
-
-
-@contextmanager
-def _quiet_stderr():
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. under a test runner)
-        yield
-        return
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        sys.stderr.flush()
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+from .stderr import quiet_stderr
 
 
 class Generator(ABC):
@@ -49,7 +29,7 @@ class LlamaGenerator(Generator):
         import llama_cpp
 
         try:
-            with _quiet_stderr():  # llama.cpp prints cache notes to fd 2 even with verbose=False
+            with quiet_stderr():  # llama.cpp prints cache notes to fd 2 even with verbose=False
                 self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx,
                                             n_threads=threads or min(os.cpu_count() or 2, 8), verbose=False)
         except Exception as exc:

@@ -7,6 +7,7 @@ AttributeError; sqlean ships a SQLite that can.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 from ..errors import DatabaseError, ExtensionError
@@ -40,8 +41,15 @@ def _create_private_file(path: Path) -> None:
         raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
 
 
+def _read_only(path: Path) -> bool:
+    """The file, or its directory (where SQLite keeps the -wal and -shm files), cannot be written: a read-only
+    file system, a write-protected file or a backup on read-only media."""
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def connect(path: str | Path, *, create: bool = True):
-    """A raw sqlean connection with sqlite-vec loaded and memcli's pragmas set."""
+    """A raw sqlean connection with sqlite-vec loaded and memcli's pragmas set. A database that cannot be
+    written is opened read-only (PRAGMA query_only on): reading commands work, writing ones fail clearly."""
     try:
         import sqlean
     except ImportError as exc:
@@ -49,6 +57,8 @@ def connect(path: str | Path, *, create: bool = True):
     import sqlite_vec
 
     memory = str(path) == ":memory:"
+    read_only = False
+    target = str(path)
     if not memory:
         path = Path(path).expanduser()
         if path.exists():
@@ -57,8 +67,16 @@ def connect(path: str | Path, *, create: bool = True):
             _create_private_file(path)
         else:
             raise DatabaseError(f"no memory database at {path} yet ('memcli remember' creates it)")
+        read_only = _read_only(path)
+        if read_only:
+            wal = Path(f"{path}-wal")
+            if wal.exists() and wal.stat().st_size:
+                raise DatabaseError(f"{path} is read-only and has changes still in {wal.name} that SQLite cannot "
+                                    "apply without writing; copy both files somewhere writable")
+            # immutable: no -shm needed and no locking, valid because nothing can write this file.
+            target = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
     try:
-        conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = sqlean.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=read_only)
     except sqlean.Error as exc:
         raise DatabaseError(f"cannot open database {path}: {exc}") from exc
     try:
@@ -72,6 +90,8 @@ def connect(path: str | Path, *, create: bool = True):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # deleted text is overwritten, not left in free space
+        if read_only:
+            conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlean.DatabaseError as exc:
         conn.close()
@@ -90,6 +110,13 @@ def open_database(path: str | Path, *, create: bool = True):
     if is_foreign_database(db):
         conn.close()
         raise DatabaseError(f"{path} is a SQLite database that memcli did not create (refusing to modify it)")
+    if is_read_only(conn):
+        from .schema import pending_migrations
+
+        if pending_migrations(db):
+            conn.close()
+            raise DatabaseError(f"{path} is read-only and needs a schema upgrade this version of memcli would write")
+        return db
     try:
         if str(path) != ":memory:":
             # Only now: switching to WAL rewrites the file header, which a foreign file must never see.
@@ -102,3 +129,7 @@ def open_database(path: str | Path, *, create: bool = True):
             raise
         raise DatabaseError(f"cannot prepare database {path}: {exc}") from exc
     return db
+
+
+def is_read_only(conn) -> bool:
+    return bool(conn.execute("PRAGMA query_only").fetchone()[0])

@@ -171,6 +171,10 @@ def _run_statements(db, script: str) -> None:
         db.execute(pending)
 
 
+def pending_migrations(db) -> bool:
+    return bool(_migrations().pending(db))
+
+
 def apply_migrations(db) -> None:
     """Under BEGIN IMMEDIATE, so two processes opening a new database at once migrate it once, in turn."""
     migrations = _migrations()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import DatabaseError, ModelError
 from .audit import AuditLog
 
 META_MODEL = "embedding_model"
@@ -88,11 +88,13 @@ class Store:
         self.db = db
         self.conn = db.conn
         self.audit = AuditLog(db.conn)
+        self._read_only: bool | None = None
 
     # -- transactions -------------------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE: take the write lock up front so a concurrent writer waits (busy timeout), not fails."""
+        self.require_writable()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -102,6 +104,19 @@ class Store:
             raise
         else:
             self.conn.execute("COMMIT")
+
+    @property
+    def read_only(self) -> bool:
+        if self._read_only is None:
+            from .connection import is_read_only
+
+            self._read_only = is_read_only(self.conn)
+        return self._read_only
+
+    def require_writable(self) -> None:
+        if self.read_only:
+            raise DatabaseError("the database is read-only (the file or its directory cannot be written); "
+                                "this command would change it, so nothing was done")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -69,6 +69,7 @@ def register_commands(cli):
     def mcp_command(ctx: typer.Context):
         """Run memcli as an MCP server over stdio, for desktop agents.
 
+        \b
         Example:
           memcli mcp
         """

@@ -1,0 +1,49 @@
+"""Model faults: a truncated or wrong-architecture GGUF is a one-line error that stores nothing; a generator
+that would run on forever is stopped by its token limit and deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from memcli.models import gemma, minilm
+
+
+def _stored(cli) -> int:
+    r = cli("stats", "--json")
+    return 0 if r.exit_code else json.loads(r.stdout)["memories"]
+
+
+def test_truncated_embedding_gguf_is_refused(cli, tmp_path, real_embedder):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(minilm.gguf_path().read_bytes()[: 20 * 1024 * 1024])
+    r = cli("--embedder", str(cut), "remember", "hello")
+    assert r.exit_code == 1 and "cannot load embedding model" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and _stored(cli) == 0
+
+
+def test_generative_gguf_as_embedder_is_refused_by_name(cli, real_generator):
+    r = cli("--embedder", str(gemma.gguf_path()), "remember", "hello")
+    assert r.exit_code == 1 and "not a sentence-embedding model" in r.stderr
+    assert "Traceback" not in r.output and _stored(cli) == 0
+
+
+def test_truncated_generator_gguf_is_a_clear_error_for_ask(cli, tmp_path, real_generator):
+    assert cli("remember", "I moved to Lisbon in March").exit_code == 0
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(gemma.gguf_path().read_bytes()[: 50 * 1024 * 1024])
+    r = cli("--generator", str(cut), "ask", "where did I move?")
+    assert r.exit_code == 1 and "cannot load generator model" in r.stderr and _stored(cli) == 1
+
+
+def test_endless_generation_is_cut_by_the_deadline(real_generator):
+    prompt = "Count forever, one number per line, never stop:\n1\n2\n3\n"
+    start = time.monotonic()
+    out = real_generator.complete(prompt, max_tokens=100_000, deadline_s=2.0)
+    elapsed = time.monotonic() - start
+    # Unbounded, 100k tokens at this model's ~100 tokens/s would take many minutes; the deadline stops it.
+    assert elapsed < 30, elapsed
+    assert isinstance(out, str)
+    start = time.monotonic()
+    out = real_generator.complete(prompt, max_tokens=12, deadline_s=600)
+    assert len(real_generator._llm.tokenize(out.encode(), add_bos=False)) <= 12 + 2
