@@ -54,3 +54,16 @@ def test_facts_bench_skips_when_data_is_absent(tmp_path, capsys):
     spec.loader.exec_module(module)
     assert module.main(["--data", str(tmp_path / "missing")]) == 0
     assert "SKIP" in capsys.readouterr().out
+
+
+def test_scale_bench_runs_small(real_embedder, capsys):
+    """bench/scale.py end to end at toy sizes: the synthetic corpus goes through the real remember/recall paths."""
+    spec = importlib.util.spec_from_file_location("bench_scale", BENCH.parent / "scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--sizes", "300,600", "--queries", "5", "--anchors", "40", "--no-cli"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| 300 ") or line.startswith("| 600 ")]
+    assert len(rows) == 2
+    first = list(module.messages(0, 3))
+    assert first == list(module.messages(0, 3)) and first[0]["id"] == "m0"  # deterministic corpus

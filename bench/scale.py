@@ -1,0 +1,297 @@
+"""How memcli's cost grows with the corpus: 10k, 100k (and, opt-in, 1M) synthetic memories.
+
+    python bench/scale.py                                  # 10k and 100k, about 6 minutes on 2 cores
+    python bench/scale.py --sizes 10000,100000,1000000     # add 1M (about 40 minutes, ~5 GB of disk)
+    python bench/scale.py --plot bench/scale.png           # also draw the plot (pip install matplotlib)
+
+The corpus is generated deterministically (no data files): chat-like messages with REALTALK-like lengths from
+templates, stored through the real `Memory.remember` path (parsing, keys, FTS, sqlite-vec, provenance, audit).
+Embedding a million texts with the real model would take about three hours here, so the memories' vectors are
+synthetic but shaped like real ones: normalised mixtures of 1-3 real MiniLM embeddings of generated texts plus
+noise with those embeddings' own covariance (nearest-neighbour cosines ~0.7, random pairs ~0.08, as in real
+data). Queries are generated questions embedded with the real model. Model-bound figures (ingest rate,
+end-to-end `memcli recall`) use the real model.
+
+Printed per size: in-process search latency (the full hybrid recall minus query embedding; the vector half
+alone; the FTS half alone) against a brute-force numpy baseline computed in the same run, database bytes per
+memory beyond its text, and the storage ingest rate (vectors given). Plus, at the smallest size, end-to-end
+`memcli recall` wall time and the real-model ingest rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from memcli.core import Memory, RawInput  # noqa: E402
+from memcli.models.embedder import Embedder  # noqa: E402
+from memcli.storage.store import Filters  # noqa: E402
+
+NAMES = ["Ana", "Bo", "Chen", "Dara", "Eli", "Farah", "Gus", "Hana", "Ivo", "Jules", "Kofi", "Lena"]
+PLACES = ["Lisbon", "Porto", "the lake", "Kyoto", "the gym", "grandma's house", "the office", "Berlin",
+          "the farmers market", "the dentist", "the library", "Madrid", "the beach", "the mountains"]
+THINGS = ["a new bike", "the blue jacket", "concert tickets", "a sourdough starter", "the garden plan",
+          "a used camera", "a puppy", "the quarterly report", "a pottery class", "running shoes",
+          "the wedding playlist", "a violin", "an old atlas", "the tax forms"]
+FEELINGS = ["really happy about it", "a bit nervous", "so tired afterwards", "surprised how cheap it was",
+            "worried it might rain", "excited to show everyone", "not sure it was worth it"]
+TEMPLATES = [
+    "I went to {place} with {name} on {day}, and we talked about {thing} for hours.",
+    "{name} finally bought {thing}! I'm {feeling}.",
+    "Did you ever go back to {place}? {name} said the place changed a lot since last year.",
+    "We should plan a trip to {place} in {month}. I can bring {thing} if {name} wants.",
+    "Honestly I was {feeling}. The whole thing with {thing} took longer than I thought.",
+    "lol yes",
+    "My sister {name} is moving to {place} in {month}, she asked me to keep {thing} for her.",
+    "That sounds great! How was {place}?",
+    "I started learning to cook last {month} and now I make dinner for {name} every {day}. "
+    "It's been a good routine, even when work is crazy and I'm {feeling}.",
+    "Remember when we got lost near {place}? {name} still laughs about it. We should go again with {thing}.",
+]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "March", "May", "July", "September", "November"]
+QUESTIONS = [
+    "When did {name} go to {place}?", "What did {name} buy?", "Who is moving to {place}?",
+    "How did I feel about {thing}?", "Where did we get lost?", "What trip are we planning for {month}?",
+]
+SIGMA = 0.7  # noise scale: gives real-looking neighbour structure (see module docstring)
+
+
+def _fill(template: str, rng: np.random.Generator) -> str:
+    return template.format(name=rng.choice(NAMES), place=rng.choice(PLACES), thing=rng.choice(THINGS),
+                           feeling=rng.choice(FEELINGS), day=rng.choice(DAYS), month=rng.choice(MONTHS))
+
+
+def messages(start: int, n: int, seed: int = 7):
+    """Deterministic chat messages; message i is the same whatever the batch it is generated in."""
+    for i in range(start, start + n):
+        rng = np.random.default_rng([seed, i])
+        text = " ".join(_fill(rng.choice(TEMPLATES), rng) for _ in range(int(rng.integers(1, 3))))
+        day = 1 + i // 200
+        yield {"id": f"m{i}", "speaker": NAMES[i % 2], "text": f"{text} (#{i})",
+               "timestamp": f"2023-{1 + (day // 28) % 12:02d}-{1 + day % 28:02d}T{8 + i % 12:02d}:00:00Z"}
+
+
+class Lookup(Embedder):
+    """Hands out vectors prepared in advance (by key text or query), so the real storage and recall paths run
+    at scales the real model cannot embed. A key with no prepared vector is a bench bug, not a zero vector."""
+
+    def __init__(self, model_id: str, dimension: int):
+        self.model_id, self.dimension, self.table = model_id, dimension, {}
+
+    def _embed_batch(self, texts):
+        return np.stack([self.table[t] for t in texts])
+
+
+class Synth:
+    """Vectors shaped like MiniLM's: mixtures of real anchor embeddings plus noise with their covariance."""
+
+    def __init__(self, anchors: np.ndarray, seed: int = 1234):
+        a = anchors.astype(np.float64)
+        cov = np.cov((a - a.mean(0)).T) + 1e-6 * np.eye(a.shape[1])
+        self.chol = np.linalg.cholesky(cov).astype(np.float32)
+        self.anchors = anchors.astype(np.float32)
+        self.seed = seed
+
+    def vectors(self, start: int, n: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, start])
+        idx = rng.integers(0, len(self.anchors), size=(n, 3))
+        w = rng.dirichlet([1.0, 1.0, 1.0], size=n).astype(np.float32)
+        k = rng.integers(1, 4, size=n)
+        w[k == 1] = [1, 0, 0]
+        v = np.einsum("mk,mkd->md", w, self.anchors[idx])
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        v += SIGMA * (rng.standard_normal(v.shape, dtype=np.float32) @ self.chol.T)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def pct(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def build(db: Path, n: int, synth: Synth, lookup: Lookup, batch: int = 5000) -> dict:
+    from memcli.ingest.keys import labelled
+
+    t0 = time.perf_counter()
+    text_bytes = 0
+    with Memory(db, embedder=lookup) as mem:
+        for start in range(0, n, batch):
+            msgs = list(messages(start, min(batch, n - start)))
+            vecs = synth.vectors(start, len(msgs))
+            lookup.table = {labelled(m["speaker"], m["text"]): v for m, v in zip(msgs, vecs)}
+            text_bytes += sum(len(m["text"].encode()) for m in msgs)
+            mem.remember([RawInput(f"synthetic {start}", "\n".join(json.dumps(m) for m in msgs))], fmt="jsonl")
+        elapsed = time.perf_counter() - t0
+        mem.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    return {"build_s": elapsed, "ingest_per_s": n / elapsed, "bytes_per_memory": size / n,
+            "overhead_per_memory": (size - text_bytes) / n, "text_per_memory": text_bytes / n}
+
+
+def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Lookup, all_vecs: np.ndarray) -> dict:
+    lookup.table = dict(zip(queries, qvecs))
+    out = {}
+    with Memory(db, embedder=lookup) as mem:
+        mem.set_recall_logging(False)
+        store = mem.store
+        from memcli.core import match_expression
+
+        def timed(fn):
+            for q, v in zip(queries[:5], qvecs[:5]):  # warm the page cache
+                fn(q, v)
+            times = []
+            for q, v in zip(queries, qvecs):
+                t = time.perf_counter()
+                fn(q, v)
+                times.append(time.perf_counter() - t)
+            return pct(times, 50), pct(times, 95)
+
+        depth = mem.recall_options.depth
+        out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
+        out["vector"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth))
+        out["fts"] = timed(lambda q, v: store.search_fts(match_expression(q), Filters(), depth))
+    k = min(3 * depth, len(all_vecs) - 1)
+
+    def brute(_q, v):
+        scores = all_vecs @ v
+        top = np.argpartition(-scores, k)[:k]
+        return top[np.argsort(-scores[top])]
+
+    times = []
+    for q, v in zip(queries, qvecs):
+        t = time.perf_counter()
+        brute(q, v)
+        times.append(time.perf_counter() - t)
+    out["numpy"] = (pct(times, 50), pct(times, 95))
+    return out
+
+
+def cli_recall(db: Path, query: str, runs: int = 5) -> list[float]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MEMCLI_EMBEDDER",)}
+    walls = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "memcli", "--db", str(db), "recall", query, "-q", "--no-touch"],
+                           capture_output=True, text=True, env=env)
+        walls.append(time.perf_counter() - t)
+        if r.returncode:
+            raise SystemExit(f"memcli recall failed: {r.stderr.strip()}")
+    return walls
+
+
+def real_ingest_rate(db: Path, n: int = 400) -> float:
+    """`memcli remember` of n new generated messages with the real model, end to end."""
+    payload = "\n".join(json.dumps({**m, "id": "real-" + m["id"]}) for m in messages(10**8, n, seed=11))
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "memcli", "--db", str(db), "remember", "--format", "jsonl", "-q", "-"],
+                       input=payload, capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"memcli remember failed: {r.stderr.strip()}")
+    return n / (time.perf_counter() - t)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"(no plot: pip install matplotlib to write {path})")
+        return
+    sizes = [r["n"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in [("recall", "memcli recall (in-process)"), ("vector", "vector half (sqlite-vec exact)"),
+                       ("fts", "FTS5 half (BM25)"), ("numpy", "numpy brute force (baseline)")]:
+        ax1.plot(sizes, [r["latency"][key][0] for r in rows], marker="o", label=label)
+    ax1.set(xscale="log", yscale="log", xlabel="memories", ylabel="p50 latency (ms)", title="Search latency")
+    ax1.legend(fontsize=8)
+    ax2.plot(sizes, [r["overhead_per_memory"] / 1024 for r in rows], marker="o", label="beyond text")
+    ax2.axhline(3, color="grey", linestyle="--", label="goal: 3 KB")
+    ax2.set(xscale="log", xlabel="memories", ylabel="KB per memory", title="Database size", ylim=(0, 6))
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--plot", type=Path)
+    ap.add_argument("--workdir", type=Path, help="keep the databases here (default: a temporary directory)")
+    ap.add_argument("--anchors", type=int, default=1500, help="real embeddings the synthetic vectors mix")
+    ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end `memcli` runs (smoke test)")
+    args = ap.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+
+    from memcli.models.embedder import load_embedder
+
+    real = load_embedder()
+    anchor_texts = [m["text"] for m in messages(10**9, args.anchors, seed=3)]
+    t = time.perf_counter()
+    anchors = np.concatenate([c[:1] for c in real.embed_chunks(anchor_texts)])
+    print(f"embedded {len(anchor_texts)} anchor texts with {real.model_id} in {time.perf_counter() - t:.0f} s")
+    qrng = np.random.default_rng(5)
+    queries = [_fill(qrng.choice(QUESTIONS), qrng) + f" ({i})" for i in range(args.queries)]
+    qvecs = np.stack([real.embed_query(q) for q in queries])
+    synth = Synth(anchors)
+    lookup = Lookup(real.model_id, real.dimension)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="memcli-scale-") as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for n in sizes:
+            db = work / f"scale-{n}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            row = {"n": n, **build(db, n, synth, lookup)}
+            all_vecs = np.concatenate([synth.vectors(s, min(5000, n - s)) for s in range(0, n, 5000)])
+            row["latency"] = search_latency(db, queries, qvecs, lookup, all_vecs)
+            del all_vecs
+            if n == sizes[0] and not args.no_cli:
+                row["cli_recall_s"] = cli_recall(db, "when did Ana go to Lisbon?")
+                row["real_ingest_per_s"] = real_ingest_rate(db)
+            rows.append(row)
+            lat = row["latency"]
+            print(f"{n:>9,}: recall p50 {lat['recall'][0]:.1f} ms (vector {lat['vector'][0]:.1f}, "
+                  f"fts {lat['fts'][0]:.1f}, numpy {lat['numpy'][0]:.1f}); {row['overhead_per_memory']:.0f} B/memory "
+                  f"beyond text; storage ingest {row['ingest_per_s']:.0f}/s", flush=True)
+
+    print("\n| memories | recall p50 / p95 ms | vector half p50 / p95 | FTS half p50 / p95 | numpy brute force p50 "
+          "| vector ÷ numpy | bytes/memory beyond text | storage ingest /s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        lat = r["latency"]
+        print(f"| {r['n']:,} | {lat['recall'][0]:.1f} / {lat['recall'][1]:.1f} | {lat['vector'][0]:.1f} / "
+              f"{lat['vector'][1]:.1f} | {lat['fts'][0]:.1f} / {lat['fts'][1]:.1f} | {lat['numpy'][0]:.1f} | "
+              f"{lat['vector'][0] / lat['numpy'][0]:.1f}× | {r['overhead_per_memory']:,.0f} | "
+              f"{r['ingest_per_s']:,.0f} |")
+    first = rows[0]
+    if args.no_cli:
+        return 0
+    walls = first["cli_recall_s"]
+    print(f"\nend to end at {first['n']:,}: `memcli recall` wall median {statistics.median(walls):.2f} s "
+          f"(min {min(walls):.2f}, {len(walls)} runs; process start, imports, model load, search)")
+    print(f"real-model ingest at {first['n']:,}: {first['real_ingest_per_s']:.0f} messages/s (`memcli remember`, "
+          "400 generated messages, process start and model load included)")
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
