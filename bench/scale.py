@@ -145,7 +145,7 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
     with Memory(db, embedder=lookup) as mem:
         mem.set_recall_logging(False)
         store = mem.store
-        from memcli.core import match_expression
+        from memcli.retrieval.fts_query import query_terms
 
         def timed(fn):
             for q, v in zip(queries[:5], qvecs[:5]):  # warm the page cache
@@ -160,7 +160,7 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
         depth = mem.recall_options.depth
         out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
         out["vector"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth))
-        out["fts"] = timed(lambda q, v: store.search_fts(match_expression(q), Filters(), depth))
+        out["fts"] = timed(lambda q, v: mem.search_words(query_terms(q), Filters(), depth))
     k = min(3 * depth, len(all_vecs) - 1)
 
     def brute(_q, v):

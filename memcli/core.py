@@ -21,7 +21,7 @@ from .transfer import TransferMixin
 from .ingest.keys import KeyOptions, build_keys
 from .ingest.parse import Message, decode, parse, parse_chat, parse_jsonl, parse_text
 from .paths import default_db_path
-from .retrieval.fts_query import match_expression
+from .retrieval.fts_query import or_expression, query_terms
 from .retrieval.fusion import rrf
 from .storage.store import Filters, NewMemory, Store
 from .timeparse import now_utc, parse_time, to_iso
@@ -57,6 +57,7 @@ class RecallOptions:
     depth: int = 100  # candidates taken from each list before fusion
     fts_weights: tuple[float, float] = (1.0, 0.3)  # bm25 column weights: message, context
     min_similarity: float = 0.2  # vector-only candidates below this are not relevant (abstain)
+    prune_min_rows: int = 5000  # from this size on, drop query terms in half of all memories (rank-preserving)
 
 
 @dataclass
@@ -371,6 +372,17 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         ]
 
     # -- recall -------------------------------------------------------------------------------------------------
+    def search_words(self, terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
+        """The full-text half of recall: (memory id, bm25) best first. Terms found in half of all memories are
+        dropped first (their bm25 weight is nil; see Store.ubiquitous_terms) unless every term is one."""
+        opts, store = self.recall_options, self.store
+        if len(terms) > 1:
+            common = store.ubiquitous_terms(terms, opts.prune_min_rows)
+            if len(common) < len(terms):
+                terms = [t for t in terms if t not in common]
+        match = or_expression(terms)
+        return store.search_fts(match, filters, depth, opts.fts_weights) if match else []
+
     def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
                fresh: bool = False) -> list[Hit]:
         """Hybrid recall. `fresh` weights each fused score by (0.5 + 0.5 × retention), so memories that are
@@ -387,7 +399,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         similarity: dict[int, float] = {}
         bm25: dict[int, float] = {}
 
-        match = match_expression(query)
+        terms = query_terms(query)
         query_vec = None
         if store.embedding_model() is not None:
             embedder = self.embedder
@@ -396,8 +408,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         # One read snapshot from search to records: a concurrent forget or consolidation cannot remove a hit
         # between finding it and reading it.
         with store.snapshot():
-            if match:
-                fts = store.search_fts(match, filters, depth, opts.fts_weights)
+            if terms:
+                fts = self.search_words(terms, filters, depth)
                 lists["fts"] = [mid for mid, _ in fts]
                 bm25 = dict(fts)
             if query_vec is not None:

@@ -33,3 +33,38 @@ def test_parse_time_forms():
     assert to_iso(parse_time(1700000000123)) == "2023-11-14T22:13:20Z"
     with pytest.raises(ValueError):
         parse_time("someday")
+
+
+def test_dropping_ubiquitous_terms_preserves_the_bm25_ranking(tmp_path):
+    """A term in half of all memories has bm25 idf clamped to 1e-6: dropping it must leave the ranking of every
+    memory that matches another term as it was, and only lose the near-zero tail."""
+    import random
+
+    from memcli.core import Memory, RawInput
+    from memcli.models.hashing import HashEmbedder
+    from memcli.storage.store import Filters
+
+    rng = random.Random(3)
+    topics = ["lisbon harbour", "lisbon", "dentist", "garden", "kyoto trip", "harbour view", "pottery", "tax forms",
+              "violin", "camera", "wedding", "bike", "sourdough", "atlas", "concert", "puppy", "jacket", "report",
+              "violin", "camera", "wedding", "bike", "sourdough", "atlas", "concert", "puppy", "jacket", "report"]
+    lines = [f"Ana: {rng.choice(topics)} {' '.join(rng.choice(['we', 'went', 'again', 'later']) for _ in range(rng.randint(0, 6)))}"
+             f" #{i}" for i in range(300)]
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("chat", "\n".join(lines))], fmt="chat")
+        mem.recall_options.prune_min_rows = 0
+        store, depth = mem.store, 300
+        assert store.ubiquitous_terms(["ana", "lisbon", "harbour"], 0) == {"ana"}
+        full = store.search_fts('"ana" OR "lisbon" OR "harbour"', Filters(), depth)
+        pruned = mem.search_words(["ana", "lisbon", "harbour"], Filters(), depth)
+        relevant = [(mid, score) for mid, score in full if score > 1e-3]
+        assert 0 < len(pruned) == len(relevant) < len(full)
+        assert {m for m, _ in pruned} == {m for m, _ in relevant}
+        assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(pruned, relevant))  # same scores, same order
+        # Nothing to drop, or nothing but ubiquitous terms: the query is left exactly as it was.
+        assert mem.search_words(["ana"], Filters(), depth) == store.search_fts('"ana"', Filters(), depth)
+        assert mem.search_words(["lisbon", "dentist"], Filters(), depth) == \
+            store.search_fts('"lisbon" OR "dentist"', Filters(), depth)
+        mem.recall_options.prune_min_rows = 10_000  # small databases are never pruned
+        assert mem.search_words(["ana", "lisbon"], Filters(), depth) == \
+            store.search_fts('"ana" OR "lisbon"', Filters(), depth)

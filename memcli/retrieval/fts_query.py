@@ -31,11 +31,16 @@ def content_words(text: str) -> list[str]:
     return kept or words
 
 
+def query_terms(text: str) -> list[str]:
+    """Content words, de-duplicated in order."""
+    return list(dict.fromkeys(content_words(text)))
+
+
+def or_expression(terms: list[str]) -> str | None:
+    """OR of quoted terms (each a literal token, never an operator); None for no terms."""
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in terms) or None
+
+
 def match_expression(text: str) -> str | None:
     """OR of quoted words, de-duplicated in order; None when the text has no word at all."""
-    seen: dict[str, None] = {}
-    for w in content_words(text):
-        seen.setdefault(w, None)
-    if not seen:
-        return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in seen)
+    return or_expression(query_terms(text))

@@ -266,6 +266,26 @@ class Store:
         rows = self.conn.execute(sql, [weights[0], weights[1], match, *params, limit])
         return [(r[0], r[1]) for r in rows]
 
+    def ubiquitous_terms(self, terms: Sequence[str], min_rows: int) -> set[str]:
+        """Terms found in at least half of all indexed memories (none when there are fewer than `min_rows`).
+
+        FTS5's bm25 clamps the idf of such a term to 1e-6 (idf = log((N - n + 0.5) / (n + 0.5)) <= 0), so it
+        adds nothing to any score, yet scoring it visits half the index: a speaker's name in a two-person chat
+        matches every memory. Counting stops at N/2, so the check costs at most half a doclist scan per term.
+        """
+        total = self._one("SELECT count(*) FROM memories")[0]
+        if total < max(min_rows, 1):
+            return set()
+        half = (total + 1) // 2
+        common = set()
+        for term in terms:
+            expr = '"' + term.replace('"', '""') + '"'
+            n = self._one("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
+                          [expr, half])[0]
+            if n >= half and 2 * n >= total:
+                common.add(term)
+        return common
+
     def search_vectors(self, query: np.ndarray, filters: Filters, limit: int) -> list[tuple[int, float]]:
         """(memory_id, cosine similarity) best first; a memory's score is that of its best chunk."""
         if self.embedding_model() is None:
