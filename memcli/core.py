@@ -111,7 +111,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db=None, create: bool = True,
-                 actor: str | None = None, generator=None, generator_spec: str | None = None, plugins=None):
+                 actor: str | None = None, generator=None, generator_spec: str | None = None, plugins=None,
+                 resident_vectors: bool = False):
         self.path = Path(path) if path not in (None, ":memory:") else path
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -125,6 +126,9 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         self._generator = generator
         self._generator_spec = generator_spec
         self._plugins = plugins
+        self.resident = None  # retrieval.resident.ResidentVectors, for processes that recall many times
+        if resident_vectors:
+            self.keep_vectors_resident()
 
     # -- lazily opened resources ------------------------------------------------------------------------------
     @property
@@ -372,6 +376,14 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         ]
 
     # -- recall -------------------------------------------------------------------------------------------------
+    def keep_vectors_resident(self) -> None:
+        """Search vectors from an in-memory copy (exact, faster per query, costs a load and ~1.5 KB RAM per
+        vector): for batch recall and servers, not for one-shot commands."""
+        from .retrieval.resident import ResidentVectors
+
+        if self.resident is None:
+            self.resident = ResidentVectors()
+
     def search_words(self, terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
         """The full-text half of recall: (memory id, bm25) best first. Terms found in half of all memories are
         dropped first (their bm25 weight is nil; see Store.ubiquitous_terms) unless every term is one."""
@@ -413,7 +425,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 lists["fts"] = [mid for mid, _ in fts]
                 bm25 = dict(fts)
             if query_vec is not None:
-                vec = store.search_vectors(query_vec, filters, depth)
+                vec = store.search_vectors(query_vec, filters, depth, resident=self.resident)
                 similarity = dict(vec)
                 lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
             fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)

@@ -68,3 +68,39 @@ def test_dropping_ubiquitous_terms_preserves_the_bm25_ranking(tmp_path):
         mem.recall_options.prune_min_rows = 10_000  # small databases are never pruned
         assert mem.search_words(["ana", "lisbon"], Filters(), depth) == \
             store.search_fts('"ana" OR "lisbon"', Filters(), depth)
+
+
+def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
+    """The in-memory copy must give the same ranking as sqlite-vec's exact scan, and never serve a vector of a
+    memory forgotten or a miss for one added since it was loaded, by this connection or another process's."""
+    import numpy as np
+
+    from memcli.core import Memory, RawInput
+    from memcli.models.hashing import HashEmbedder
+    from memcli.storage.store import Filters
+
+    words = "lisbon harbour cat dentist garden kyoto violin camera wedding bike sourdough atlas".split()
+    texts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(1 + i % 5)) + f" note {i}" for i in range(200)]
+    db = tmp_path / "m.db"
+    emb = HashEmbedder()
+    with Memory(db, embedder=emb) as mem:
+        mem.remember([RawInput("notes", "\n\n".join(texts))])
+        mem.keep_vectors_resident()
+        store = mem.store
+        for query in ["lisbon harbour", "violin camera wedding", "note 17", "kyoto"]:
+            q = emb.embed_query(query)
+            exact = store.search_vectors(q, Filters(), 50)
+            resident = store.search_vectors(q, Filters(), 50, resident=mem.resident)
+            assert np.allclose([s for _, s in resident], [s for _, s in exact], atol=1e-5)
+            # Same memories in the same order; the hash embedder makes exact ties, whose order is arbitrary.
+            last = exact[-1][1] + 1e-5
+            assert {i for i, s in resident if s > last} == {i for i, s in exact if s > last}
+        top = mem.recall("violin camera wedding", limit=1)[0].id
+        loads = mem.resident._version
+        mem.recall("violin camera wedding", limit=1)  # a recall's own touch/audit write must not force a reload
+        assert mem.resident._version == loads
+        mem.forget([top])
+        assert top not in [h.id for h in mem.recall("violin camera wedding", limit=50)]
+        with Memory(db, embedder=emb) as other:  # another connection adds a memory
+            new = other.remember([RawInput("other", "zebra quokka axolotl")]).created[0]
+        assert mem.recall("zebra quokka axolotl", limit=1)[0].id == new

@@ -123,6 +123,7 @@ ScopeOpt = Annotated[Optional[str], typer.Option("--scope", "-s", help="Memory s
 TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).", autocompletion=complete_tag)]
 
 MAX_INPUT_BYTES = 512 * 1024 * 1024
+RESIDENT_FROM = 4  # batch recalls of this many queries search an in-memory copy of the vectors
 
 
 def _read_stdin() -> bytes:
@@ -266,6 +267,8 @@ def recall(
         batch = _batch_queries(queries)
         if not batch:
             raise InputError(f"{queries}: no queries found")
+        if len(batch) >= RESIDENT_FROM:  # loading every vector once pays off over a few queries
+            mem.keep_vectors_resident()
         for qid, text in batch:
             out.hits(text, mem.recall(text, limit=limit, filters=filters, touch=not no_touch, fresh=fresh),
                      batch=True, batch_id=qid)

@@ -89,6 +89,7 @@ class Store:
         self.conn = db.conn
         self.audit = AuditLog(db.conn)
         self._read_only: bool | None = None
+        self.vector_writes = 0  # vector inserts/deletes through this connection (see version())
 
     # -- transactions -------------------------------------------------------------------------------------------
     @contextmanager
@@ -174,6 +175,7 @@ class Store:
         )
 
     def reset_vectors(self, model_id: str, dim: int) -> None:
+        self.vector_writes += 1
         self.conn.execute("DROP TABLE IF EXISTS vec_chunks")
         self.conn.execute("DELETE FROM chunks")
         self.conn.execute("DELETE FROM meta WHERE key IN (?, ?)", [META_MODEL, META_DIM])
@@ -236,6 +238,7 @@ class Store:
         return memory_id
 
     def add_vectors(self, memory_id: int, vectors: np.ndarray) -> None:
+        self.vector_writes += 1
         for seq, vec in enumerate(vectors):
             cur = self.conn.execute("INSERT INTO chunks(memory_id, seq) VALUES (?, ?)", [memory_id, seq])
             self.conn.execute(
@@ -286,12 +289,38 @@ class Store:
                 common.add(term)
         return common
 
-    def search_vectors(self, query: np.ndarray, filters: Filters, limit: int) -> list[tuple[int, float]]:
-        """(memory_id, cosine similarity) best first; a memory's score is that of its best chunk."""
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the vectors may have: another connection committed anything (PRAGMA data_version
+        is all SQLite offers), or this one wrote vectors. This connection's other writes (a recall's touch and
+        audit record) leave it alone, so a long-lived process does not reload after every recall."""
+        return self._one("PRAGMA data_version")[0], self.vector_writes
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(memory id per chunk, float32 matrix of the chunk vectors), for a resident copy."""
+        if self.embedding_model() is None:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        owner_of = dict(self.conn.execute("SELECT id, memory_id FROM chunks"))
+        rows = self.conn.execute("SELECT rowid, embedding FROM vec_chunks").fetchall()
+        owners = np.fromiter((owner_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return owners, matrix
+
+    def search_vectors(self, query: np.ndarray, filters: Filters, limit: int,
+                       resident=None) -> list[tuple[int, float]]:
+        """(memory_id, cosine similarity) best first; a memory's score is that of its best chunk. `resident`
+        (retrieval.resident.ResidentVectors) answers unfiltered searches from memory, exactly."""
         if self.embedding_model() is None:
             return []
         qbytes = np.asarray(query, dtype=np.float32).tobytes()
         where, params = filters.sql("m")
+        if resident is not None and not filters.narrowing:
+            found = resident.search(self, query, max(limit * 3, limit + 16))
+            if not found:
+                return []
+            marks = ",".join("?" * len(found))
+            keep = {r[0] for r in self.conn.execute(
+                f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND {where}", [i for i, _ in found] + params)}
+            return [(i, sim) for i, sim in found if i in keep][:limit]
         if filters.narrowing:
             # Exact scan over the filtered set, so selective filters never starve the result list.
             sql = (
@@ -511,6 +540,7 @@ class Store:
             source_ids.update(r[1] for r in rows)
             chunk_ids = [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE memory_id IN ({marks})", part)]
             if zero is not None:
+                self.vector_writes += 1
                 for cid in chunk_ids:
                     self.conn.execute("UPDATE vec_chunks SET embedding = ? WHERE rowid = ?", [zero, cid])
                     self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
@@ -541,6 +571,7 @@ class Store:
                 "erased_ids": doomed_list}
 
     def replace_vectors(self, memory_id: int, key_text: str, vectors: np.ndarray) -> None:
+        self.vector_writes += 1
         for (cid,) in self.conn.execute("SELECT id FROM chunks WHERE memory_id = ?", [memory_id]).fetchall():
             self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
         self.conn.execute("DELETE FROM chunks WHERE memory_id = ?", [memory_id])

@@ -28,7 +28,8 @@ def build_server(db_path: str | None = None):
     def memory(create: bool = False) -> Memory:
         mem = state.get("memory")
         if mem is None:
-            mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor="mcp")
+            # A server recalls many times: keep the vectors in memory (exact, reloaded when the database changes).
+            mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor="mcp", resident_vectors=True)
             state["memory"] = mem
         return mem
 
