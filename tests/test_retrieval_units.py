@@ -104,3 +104,5 @@ def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
         with Memory(db, embedder=emb) as other:  # another connection adds a memory
             new = other.remember([RawInput("other", "zebra quokka axolotl")]).created[0]
         assert mem.recall("zebra quokka axolotl", limit=1)[0].id == new
+        mem.forget(mem.store.select_ids(Filters()))  # nothing left: an empty copy, not an error
+        assert mem.recall("zebra quokka axolotl") == []

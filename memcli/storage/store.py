@@ -297,12 +297,13 @@ class Store:
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(memory id per chunk, float32 matrix of the chunk vectors), for a resident copy."""
-        if self.embedding_model() is None:
+        model = self.embedding_model()
+        if model is None:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         owner_of = dict(self.conn.execute("SELECT id, memory_id FROM chunks"))
         rows = self.conn.execute("SELECT rowid, embedding FROM vec_chunks").fetchall()
         owners = np.fromiter((owner_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), model[1])
         return owners, matrix
 
     def search_vectors(self, query: np.ndarray, filters: Filters, limit: int,
