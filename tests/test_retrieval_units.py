@@ -106,3 +106,25 @@ def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
         assert mem.recall("zebra quokka axolotl", limit=1)[0].id == new
         mem.forget(mem.store.select_ids(Filters()))  # nothing left: an empty copy, not an error
         assert mem.recall("zebra quokka axolotl") == []
+
+
+def test_fts_without_the_join_returns_what_the_joined_query_returns(tmp_path):
+    """The status is checked on FTS5's own top rows; archived memories among them must neither show up nor
+    push active ones out (when too many of the top rows are archived, the joined query runs instead)."""
+    from memcli.core import Memory, RawInput
+    from memcli.models.hashing import HashEmbedder
+    from memcli.storage.store import Filters
+
+    texts = [" ".join(["lisbon"] * (1 + i % 7) + ["harbour"] * (i % 3) + [f"n{i}"]) for i in range(200)]
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("notes", "\n\n".join(texts))])
+        store = mem.store
+        ranked = [i for i, _ in store._search_fts_joined('"lisbon"', Filters(), 200, (1.0, 0.3))]
+        for archived in (ranked[:5], ranked[:60]):  # few (no fallback) and most of the top rows (fallback)
+            store.set_status(ranked, "active")
+            store.set_status(archived, "archived")
+            for limit in (10, 50):
+                fast = store.search_fts('"lisbon" OR "harbour"', Filters(), limit)
+                joined = store._search_fts_joined('"lisbon" OR "harbour"', Filters(), limit, (1.0, 0.3))
+                assert [round(s, 6) for _, s in fast] == [round(s, 6) for _, s in joined]
+                assert len(fast) == limit and not set(archived) & {i for i, _ in fast}

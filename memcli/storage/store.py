@@ -259,7 +259,30 @@ class Store:
     # -- search -------------------------------------------------------------------------------------------------
     def search_fts(self, match: str, filters: Filters, limit: int,
                    weights: tuple[float, float] = (1.0, 0.3)) -> list[tuple[int, float]]:
-        """(memory_id, bm25) best first; bm25 is negated so larger is better."""
+        """(memory_id, bm25) best first; bm25 is negated so larger is better.
+
+        Without narrowing filters, FTS5 ranks on its own and only the top rows are checked against the status:
+        joining every match to its memory first doubled the cost (a common word matches most memories). When too
+        many of the top rows are not active, the joined query runs instead, so the result is the same either way.
+        """
+        if not filters.narrowing:
+            take = limit + 32
+            rows = self.conn.execute(
+                "SELECT rowid, -bm25(memories_fts, ?, ?) AS score FROM memories_fts WHERE memories_fts MATCH ? "
+                "ORDER BY score DESC LIMIT ?", [weights[0], weights[1], match, take]).fetchall()
+            if not rows:
+                return []
+            where, params = filters.sql("m")
+            keep = {r[0] for r in self.conn.execute(
+                f"SELECT m.id FROM memories m WHERE m.id IN ({','.join('?' * len(rows))}) AND {where}",
+                [r[0] for r in rows] + params)}
+            hits = [(r[0], r[1]) for r in rows if r[0] in keep]
+            if len(hits) >= limit or len(rows) < take:
+                return hits[:limit]
+        return self._search_fts_joined(match, filters, limit, weights)
+
+    def _search_fts_joined(self, match: str, filters: Filters, limit: int,
+                           weights: tuple[float, float]) -> list[tuple[int, float]]:
         where, params = filters.sql("m")
         sql = (
             "SELECT m.id, -bm25(memories_fts, ?, ?) AS score FROM memories_fts "
