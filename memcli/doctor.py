@@ -55,11 +55,13 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
     if db_path.exists():
         try:
             from .storage import Store, open_database
-            from .storage.schema import _migrations
+            from .storage.schema import MIGRATION_NAMES, MIGRATION_SET
 
             db = open_database(db_path, create=False)
-            integrity = db.execute("PRAGMA quick_check").fetchone()[0]
-            pending = [m.name for m in _migrations().pending(db)]
+            integrity = db.conn.execute("PRAGMA quick_check").fetchone()[0]
+            done = {r[0] for r in db.conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}
+            pending = [name for name in MIGRATION_NAMES if name not in done]
             model = Store(db).embedding_model()
             db.conn.close()
             checks.append(Check("database", integrity == "ok" and not pending,

@@ -191,3 +191,19 @@ def test_concurrent_first_open_migrates_once(db_path):
 def _open_and_count(path):
     with Memory(path, embedder=HashEmbedder()) as mem:
         mem.stats()
+
+
+def test_migration_names_constant_matches_the_migrations(db_path):
+    """Opening a current database trusts MIGRATION_NAMES (no sqlite-utils import): it must list every migration,
+    and a database missing one of them must still be migrated."""
+    from memcli.storage import open_database
+    from memcli.storage.schema import MIGRATION_NAMES, _migrations
+
+    assert tuple(m.name for m in _migrations()._migrations) == MIGRATION_NAMES
+    db = open_database(db_path)
+    db.conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [MIGRATION_NAMES[-1]])
+    db.conn.execute("ALTER TABLE memories DROP COLUMN valid_until")  # as if created before the last migration
+    db.conn.close()
+    db = open_database(db_path)
+    assert "valid_until" in {r[1] for r in db.conn.execute("PRAGMA table_info(memories)")}
+    db.conn.close()

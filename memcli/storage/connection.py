@@ -99,36 +99,46 @@ def connect(path: str | Path, *, create: bool = True):
     return conn
 
 
-def open_database(path: str | Path, *, create: bool = True):
-    """A migrated sqlite_utils.Database. Refuses SQLite files that memcli did not create."""
-    import sqlite_utils
+class Handle:
+    """What the store needs of a database: its connection (a sqlite_utils.Database has the same `.conn`, so
+    tests and callers may pass one instead)."""
 
-    from .schema import apply_migrations, is_foreign_database
+    def __init__(self, conn):
+        self.conn = conn
+
+
+def open_database(path: str | Path, *, create: bool = True):
+    """A migrated database handle. Refuses SQLite files that memcli did not create. sqlite-utils is imported only
+    when a migration is pending."""
+    from .schema import is_foreign_database, needs_migration
 
     conn = connect(path, create=create)
-    db = sqlite_utils.Database(conn)
-    if is_foreign_database(db):
+    if is_foreign_database(conn):
         conn.close()
         raise DatabaseError(f"{path} is a SQLite database that memcli did not create (refusing to modify it)")
+    pending = needs_migration(conn)
     if is_read_only(conn):
-        from .schema import pending_migrations
-
-        if pending_migrations(db):
+        if pending:
             conn.close()
             raise DatabaseError(f"{path} is read-only and needs a schema upgrade this version of memcli would write")
-        return db
+        return Handle(conn)
     try:
         if str(path) != ":memory:":
             # Only now: switching to WAL rewrites the file header, which a foreign file must never see.
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        apply_migrations(db)
+        if pending:
+            import sqlite_utils
+
+            from .schema import apply_migrations
+
+            apply_migrations(sqlite_utils.Database(conn))
     except Exception as exc:
         conn.close()
         if isinstance(exc, (DatabaseError, ExtensionError)):
             raise
         raise DatabaseError(f"cannot prepare database {path}: {exc}") from exc
-    return db
+    return Handle(conn)
 
 
 def is_read_only(conn) -> bool:
