@@ -59,6 +59,7 @@ class TransferMixin:
         from .storage.portable import Portable
 
         store = self.store
+        store.require_writable()  # before re-embedding anything
         port = Portable(store.conn)
         vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
         current = store.embedding_model()
@@ -98,6 +99,11 @@ class TransferMixin:
                 else:
                     message_map[msg["id"]] = port.message_at(target, msg["seq"])
             memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
+            for rec in memories:  # already stored: still link the imported messages, or forget could not find them
+                if rec["id"] in memory_map:
+                    for old_msg in rec["messages"]:
+                        if message_map.get(old_msg) is not None:
+                            store.link_message(memory_map[rec["id"]], message_map[old_msg])
             for rec in todo:
                 # The same full-text key remember builds, so imported memories rank as they did.
                 mid = port.insert_memory(rec, label(Message(text=rec["text"], speaker=rec["speaker"])))

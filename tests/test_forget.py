@@ -134,7 +134,7 @@ def test_cascade_to_derived_memories(populated):
     assert result.derived_stale == [from_1_and_2]
     assert mem.store.memory_row(from_1_and_2)["stale"] == 1
     assert mem.store.memory_row(only_from_1) is None and mem.store.memory_row(second_level) is None
-    assert "Rua Augusta" not in " ".join(texts(mem)).replace("user moved from Rua Augusta", "")
+    assert "Rua Augusta" not in " ".join(texts(mem))  # the stale summary lost its text too
 
 
 def test_source_text_goes_with_its_last_memory(populated):
@@ -200,3 +200,53 @@ def test_neighbours_keys_are_rebuilt_without_the_forgotten_text(db_path):
         assert mem.store.conn.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
                                       [f'"{SECRET}"']).fetchone()[0] == 0
         assert mem.recall("hello there")[0].text == "hello there"
+
+
+def test_forgetting_a_merged_duplicate_takes_its_message_and_keys(db_path):
+    """consolidate links a merged duplicate's message to the memory it was merged into; forgetting the duplicate
+    must still erase that message, and rebuilding neighbours' keys must not pair it with the kept memory."""
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        keep = mem.remember([RawInput("one", "Ana: the spare key is under the blue pot by the door")], fmt="chat")
+        dup = mem.remember([RawInput("two", f"Bo: hi\nAna: the spare key is under the blue pot by the door {SECRET}")],
+                           fmt="chat")
+        report = mem.consolidate()
+        assert {"merged": dup.created[1], "into": keep.created[0]} in report["merged"]
+        mem.forget([dup.created[1]])
+        assert mem.store.memory_row(keep.created[0])["text"] == "the spare key is under the blue pot by the door"
+        fts = mem.store.conn.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                                     [f'"{SECRET}"']).fetchone()[0]
+        assert fts == 0
+    assert SECRET.encode() not in file_bytes(db_path)
+
+
+def test_a_summary_quoting_forgotten_text_loses_it_at_once(hash_memory):
+    """A day summary resting on survivors too is kept for the next consolidate to rebuild, but its text and search
+    keys go with the forget, not a night later."""
+    mem = hash_memory
+    mem.remember([RawInput("d1", "\n".join(f"[2024-03-01 10:0{i}] {line}" for i, line in enumerate(
+        ["Ana: packed the boxes", "Bo: booked the van", f"Ana: the lawyer {SECRET} called"])))])
+    mem.consolidate()
+    sid = mem.store.summary_for("default", "day", "2024-03-01")
+    assert SECRET in mem.store.memory_row(sid)["text"]
+    lawyer = next(h.id for h in mem.recall("lawyer called") if h.kind == "episodic")
+    mem.forget([lawyer])
+    row = mem.store.memory_row(sid)
+    assert row["stale"] == 1 and row["text"] == "" and SECRET not in (row["key_text"] + row["context"])
+    assert mem.recall(SECRET) == []
+    assert mem.consolidate()["summaries_regenerated"] == 1
+
+
+def test_forget_after_import_of_an_already_stored_memory(tmp_path):
+    """Importing a memory this database already holds still links the imported message, so forget finds it."""
+    import io
+
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as a:
+        a.remember([RawInput("notes", f"bring the umbrella\n\nmy pin is {SECRET}")])  # another source
+        out = io.StringIO()
+        a.export_jsonl(out)
+    with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as b:
+        mid = b.remember([RawInput("note", f"my pin is {SECRET}")]).created[0]
+        assert b.import_jsonl(out.getvalue().splitlines())["skipped_memories"] == 1
+        b.forget([mid])
+        assert b.recall("umbrella")[0].text == "bring the umbrella"
+    assert SECRET.encode() not in file_bytes(tmp_path / "b.db")

@@ -13,6 +13,7 @@ from ..errors import DatabaseError, ModelError
 from .audit import AuditLog
 
 META_MODEL = "embedding_model"
+FTS_SLACK = 32  # extra FTS rows fetched so a few inactive memories among the top ones cost no second query
 META_DIM = "embedding_dim"
 
 
@@ -82,10 +83,10 @@ class NewMemory:
 
 
 class Store:
-    """Wraps a sqlite_utils.Database (from a path, a connection or memory) so tests need no mocks."""
+    """All of memcli's SQL. Takes anything with a `.conn` (open_database's handle or a sqlite_utils.Database), so
+    tests use real temporary databases and need no mocks."""
 
     def __init__(self, db):
-        self.db = db
         self.conn = db.conn
         self.audit = AuditLog(db.conn)
         self._read_only: bool | None = None
@@ -266,20 +267,24 @@ class Store:
         many of the top rows are not active, the joined query runs instead, so the result is the same either way.
         """
         if not filters.narrowing:
-            take = limit + 32
+            take = limit + FTS_SLACK
             rows = self.conn.execute(
                 "SELECT rowid, -bm25(memories_fts, ?, ?) AS score FROM memories_fts WHERE memories_fts MATCH ? "
-                "ORDER BY score DESC LIMIT ?", [weights[0], weights[1], match, take]).fetchall()
-            if not rows:
-                return []
-            where, params = filters.sql("m")
-            keep = {r[0] for r in self.conn.execute(
-                f"SELECT m.id FROM memories m WHERE m.id IN ({','.join('?' * len(rows))}) AND {where}",
-                [r[0] for r in rows] + params)}
-            hits = [(r[0], r[1]) for r in rows if r[0] in keep]
+                "ORDER BY score DESC, rowid LIMIT ?", [weights[0], weights[1], match, take]).fetchall()
+            hits = self._matching(rows, filters)
             if len(hits) >= limit or len(rows) < take:
                 return hits[:limit]
         return self._search_fts_joined(match, filters, limit, weights)
+
+    def _matching(self, ranked: Sequence[tuple[int, float]], filters: Filters) -> list[tuple[int, float]]:
+        """The (memory id, score) pairs whose memory passes `filters`, in the given order."""
+        if not ranked:
+            return []
+        where, params = filters.sql("m")
+        keep = {r[0] for r in self.conn.execute(
+            f"SELECT m.id FROM memories m WHERE m.id IN ({','.join('?' * len(ranked))}) AND {where}",
+            [r[0] for r in ranked] + params)}
+        return [(i, score) for i, score in ranked if i in keep]
 
     def _search_fts_joined(self, match: str, filters: Filters, limit: int,
                            weights: tuple[float, float]) -> list[tuple[int, float]]:
@@ -287,7 +292,7 @@ class Store:
         sql = (
             "SELECT m.id, -bm25(memories_fts, ?, ?) AS score FROM memories_fts "
             "JOIN memories m ON m.id = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?"
+            f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC, m.id LIMIT ?"
         )
         rows = self.conn.execute(sql, [weights[0], weights[1], match, *params, limit])
         return [(r[0], r[1]) for r in rows]
@@ -308,7 +313,7 @@ class Store:
             expr = '"' + term.replace('"', '""') + '"'
             n = self._one("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
                           [expr, half])[0]
-            if n >= half and 2 * n >= total:
+            if n >= half:
                 common.add(term)
         return common
 
@@ -338,13 +343,7 @@ class Store:
         qbytes = np.asarray(query, dtype=np.float32).tobytes()
         where, params = filters.sql("m")
         if resident is not None and not filters.narrowing:
-            found = resident.search(self, query, max(limit * 3, limit + 16))
-            if not found:
-                return []
-            marks = ",".join("?" * len(found))
-            keep = {r[0] for r in self.conn.execute(
-                f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND {where}", [i for i, _ in found] + params)}
-            return [(i, sim) for i, sim in found if i in keep][:limit]
+            return self._matching(resident.search(self, query, max(limit * 3, limit + 16)), filters)[:limit]
         if filters.narrowing:
             # Exact scan over the filtered set, so selective filters never starve the result list.
             sql = (
@@ -562,21 +561,17 @@ class Store:
                 f"ON msg.id = mm.message_id WHERE mm.memory_id IN ({marks})", part).fetchall()
             message_ids.update(r[0] for r in rows)
             source_ids.update(r[1] for r in rows)
-            chunk_ids = [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE memory_id IN ({marks})", part)]
-            if zero is not None:
-                self.vector_writes += 1
-                for cid in chunk_ids:
-                    self.conn.execute("UPDATE vec_chunks SET embedding = ? WHERE rowid = ?", [zero, cid])
-                    self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
-            self.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks})", part)
-            self.conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", part)
+            self._drop_search_keys(part, zero)
             self.conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)  # cascades tags, links
-        # Messages no surviving memory points to go too (a re-ingested message may still back a survivor).
+        # Their messages go too, unless a surviving memory is that very message (same text): a merged duplicate's
+        # message is also linked to the memory it was merged into, and a fact links its evidence, but neither
+        # makes the message theirs.
         for part in _parts(sorted(message_ids)):
             marks = ",".join("?" * len(part))
             self.conn.execute(
-                f"DELETE FROM messages WHERE id IN ({marks}) "
-                "AND NOT EXISTS (SELECT 1 FROM memory_messages mm WHERE mm.message_id = messages.id)", part)
+                f"DELETE FROM messages WHERE id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM memory_messages mm "
+                "JOIN memories m ON m.id = mm.memory_id WHERE mm.message_id = messages.id AND m.text = messages.text)",
+                part)
         sources_deleted, sources_redacted = [], []
         for sid in sorted(source_ids):
             left = self._one("SELECT count(*) FROM messages WHERE source_id = ?", [sid])[0]
@@ -588,11 +583,27 @@ class Store:
                 # their verbatim text in the messages table.
                 self.conn.execute("UPDATE sources SET raw = '', redacted_at = ? WHERE id = ?", [now, sid])
                 sources_redacted.append(sid)
+        # A derived memory that also rests on survivors (a day summary, a profile) may quote the forgotten text:
+        # its text and search keys go now; the row stays, marked stale, so the next consolidate rebuilds it.
         for part in _parts(sorted(stale)):
-            self.conn.execute(f"UPDATE memories SET stale = 1 WHERE id IN ({','.join('?' * len(part))})", part)
+            self._drop_search_keys(part, zero)
+            self.conn.execute(f"UPDATE memories SET stale = 1, text = '', key_text = '', context = '' "
+                              f"WHERE id IN ({','.join('?' * len(part))})", part)
         return {"derived_deleted": derived_deleted, "derived_stale": sorted(stale),
                 "sources_deleted": sources_deleted, "sources_redacted": sources_redacted,
                 "erased_ids": doomed_list}
+
+    def _drop_search_keys(self, ids: Sequence[int], zero: bytes | None) -> None:
+        """Remove memories' vectors (zeroed first) and full-text rows."""
+        marks = ",".join("?" * len(ids))
+        chunk_ids = [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE memory_id IN ({marks})", ids)]
+        if zero is not None and chunk_ids:
+            self.vector_writes += 1
+            for cid in chunk_ids:
+                self.conn.execute("UPDATE vec_chunks SET embedding = ? WHERE rowid = ?", [zero, cid])
+                self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
+        self.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks})", ids)
+        self.conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", ids)
 
     def replace_vectors(self, memory_id: int, key_text: str, vectors: np.ndarray) -> None:
         self.vector_writes += 1
@@ -709,7 +720,9 @@ class Store:
         rows = self.conn.execute(
             "SELECT msg.seq, msg.speaker, msg.text, msg.occurred_at, msg.external_id, m.id, m.occurred_at, "
             "m.context, m.key_text FROM messages msg JOIN memory_messages mm ON mm.message_id = msg.id "
-            "JOIN memories m ON m.id = mm.memory_id WHERE msg.source_id = ? ORDER BY msg.seq", [source_id])
+            # Only the memory that is this message (a fact or a merged-into memory also links it)
+            "JOIN memories m ON m.id = mm.memory_id AND m.text = msg.text WHERE msg.source_id = ? ORDER BY msg.seq",
+            [source_id])
         return [dict(zip(cols, r)) for r in rows]
 
     def update_keys(self, memory_id: int, fts_text: str, context: str) -> None:
