@@ -19,7 +19,7 @@ from .lifecycle import LifecycleMixin
 from .pipeline import PipelineMixin
 from .transfer import TransferMixin
 from .ingest.keys import KeyOptions, build_keys
-from .ingest.parse import Message, decode, parse, parse_chat, parse_jsonl, parse_text
+from .ingest.parse import Message, decode, parse
 from .paths import default_db_path
 from .retrieval.fts_query import or_expression, query_terms
 from .retrieval.fusion import rrf
@@ -104,9 +104,6 @@ class _Batch:
     created_at: str
 
 
-_BUILTIN_PARSERS = {"text": parse_text, "chat": parse_chat, "jsonl": parse_jsonl}
-
-
 class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, TransferMixin):
     def __init__(self, path: str | Path | None = None, *, embedder=None, embedder_spec: str | None = None,
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
@@ -181,6 +178,10 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             self._db.conn.close()
             self._db = None
             self._store = None
+            if self.resident is not None:  # its version stamp belonged to the closed connection
+                from .retrieval.resident import ResidentVectors
+
+                self.resident = ResidentVectors()
 
     def __enter__(self):
         return self
@@ -236,25 +237,31 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
 
     def _plan_stream(self, spool, fmt: str, importers: dict):
         """Check a large input in full (every line parsed) and return the function that stores it in parts."""
-        from .ingest.parse import LINE_PARSERS
+        from .ingest.parse import STREAMING, iter_jsonl
         from .ingest.stream import iter_parts, stream_format
 
         item_fmt = stream_format(spool, fmt)
         if item_fmt not in importers:
             raise InputError(f"unknown format {item_fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
-        if item_fmt not in LINE_PARSERS or importers[item_fmt] is not _BUILTIN_PARSERS.get(item_fmt):
+        line_parser = STREAMING.get(importers[item_fmt])
+        if line_parser is None:
             text = decode(spool.read_all(), spool.origin)
             whole = parse(text, item_fmt, spool.origin, importers)
             return lambda batch, result, progress: self._store_parsed(
                 [(spool.origin, text, *whole)], batch, result, progress)
-        sizes = [len(msgs) for _, _, msgs in iter_parts(spool, item_fmt)]  # the full parse: errors surface here
+        fragment = line_parser is not iter_jsonl  # a JSON line must be read whole; prose lines may come in pieces
+
+        def parts():
+            return iter_parts(spool, line_parser, fragment)
+
+        sizes = [len(msgs) for _, _, msgs in parts()]  # the full parse: errors surface here
         total, n_parts = sum(sizes), len(sizes)
         if not total:
             raise InputError(f"{spool.origin}: no message with text found ({item_fmt}); nothing stored")
 
         def store(batch, result, progress):
             done = 0
-            for k, (start, end, msgs) in enumerate(iter_parts(spool, item_fmt), 1):
+            for k, (start, end, msgs) in enumerate(parts(), 1):
                 origin = f"{spool.origin} (part {k} of {n_parts})"
                 step = (lambda d, t, base=done, n=len(msgs): progress(base + d * n // max(t, 1), total)) \
                     if progress else None
@@ -266,17 +273,26 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
     def _store_parsed(self, parsed: list, batch: "_Batch", result: RememberResult, progress=None) -> None:
         """Embed (no lock held), then write in one transaction: all of `parsed` or none of it."""
         store = self.store
+        store.require_writable()  # before minutes of embedding, not after
         scope, stated_at, created_at = batch.scope, batch.stated_at, batch.created_at
         created_before, existing_before = len(result.created), len(result.existing)
         sources_before, messages_before = len(result.sources), result.messages
         plans = []  # (origin, text, fmt, sha, messages, drafts)
         pending_hashes: dict[str, NewMemory] = {}
+        listed = set(result.created) | set(result.existing)
+
+        def skip_source(source_id: int) -> None:
+            result.skipped_sources.append(source_id)
+            for i in store.source_memory_ids(source_id):
+                if i not in listed:
+                    listed.add(i)
+                    result.existing.append(i)
+
         for origin, text, item_fmt, messages in parsed:
             sha = hashlib.sha256(text.encode()).hexdigest()
             existing_source = store.find_source(sha, scope, item_fmt, stated_at)
             if existing_source is not None:
-                result.skipped_sources.append(existing_source)
-                result.existing.extend(store.source_memory_ids(existing_source))
+                skip_source(existing_source)
                 continue
             drafts = self._drafts(messages, scope, batch.tags, batch.kind, batch.default_time,
                                   stated_time=stated_at or None)
@@ -297,7 +313,6 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
 
         from .scan import scan
 
-        listed = set(result.created) | set(result.existing)
         with store.transaction():
             if to_embed:
                 self._ensure_model(store, created_at)
@@ -307,11 +322,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             for origin, text, item_fmt, sha, messages, drafts in plans:
                 raced = store.find_source(sha, scope, item_fmt, stated_at)
                 if raced is not None:
-                    result.skipped_sources.append(raced)
-                    for i in store.source_memory_ids(raced):
-                        if i not in listed:
-                            listed.add(i)
-                            result.existing.append(i)
+                    skip_source(raced)
                     continue
                 source_id = store.insert_source(origin=origin, fmt=item_fmt, scope=scope, sha256=sha,
                                                 received_at=created_at, raw=text, n_messages=len(messages),
@@ -348,7 +359,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                                    detail={"created": len(new_ids),
                                            "existing": len(result.existing) - existing_before,
                                            "sources": result.sources[sources_before:],
-                                           "messages": result.messages - messages_before, "scope": scope, "tags": batch.tags,
+                                           "messages": result.messages - messages_before, "scope": scope,
+                                           "tags": batch.tags,
                                            "flagged": sorted(i for i in result.flagged if i in new_set)})
 
     def _ensure_model(self, store: Store, now: str) -> None:
@@ -483,6 +495,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-embed every memory with the current embedder, replacing all vectors in one transaction."""
         store = self.store
+        store.require_writable()
         embedder = self.embedder
         total = store.counts()["memories"]
         batches = []

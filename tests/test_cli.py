@@ -92,6 +92,9 @@ def test_stored_text_cannot_drive_the_terminal(cli):
         (["recall"], None, "give a QUERY"),
         (["recall", "x", "--since", "someday"], None, "--since"),
         (["remember", "--at", "someday", "x"], None, "--at"),
+        (["remember", "-", "--file", "-"], "twice", "read only once"),
+        (["audit", "recall-log", "maybe"], None, "'on' or 'off'"),
+        (["completions", "--write", "/dev/null/sub"], None, "cannot write completion scripts"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_nonzero_exit(cli, args, stdin, message):

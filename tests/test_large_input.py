@@ -12,7 +12,7 @@ import pytest
 from memcli.core import Memory, RawInput
 from memcli.errors import InputError
 from memcli.ingest import stream
-from memcli.ingest.parse import MAX_MESSAGE_CHARS, Message, parse, split_long
+from memcli.ingest.parse import MAX_MESSAGE_CHARS, Message, iter_chat, parse, split_long
 from memcli.ingest.stream import Spool, read_input
 from memcli.models.hashing import HashEmbedder
 
@@ -69,7 +69,7 @@ def test_parts_are_parsed_like_the_whole_input(tmp_path, monkeypatch):
     lines[10] += "\n  a continuation line"
     chat = "\r\n".join(lines) + "\r\n"
     _, whole = parse(chat, "chat", "x")
-    parts = list(stream.iter_parts(_spool(chat.encode()), "chat"))
+    parts = list(stream.iter_parts(_spool(chat.encode()), iter_chat))
     assert len(parts) == 8
     assert [m for _, _, msgs in parts for m in msgs] == whole
     assert stream.stream_format(_spool(chat.encode()), "auto") == "chat"

@@ -76,16 +76,9 @@ class State:
 
     def model_spec(self, role: str) -> Optional[str]:
         """Flag or environment variable first, then the config file, then the built-in default (None)."""
-        given = self._embedder if role == "embedder" else self._generator
-        if given:
-            return given
-        from ..config import load
+        from ..config import model_spec
 
-        return load().get(role)
-
-    @property
-    def embedder(self) -> Optional[str]:
-        return self.model_spec("embedder")
+        return model_spec(role, self._embedder if role == "embedder" else self._generator)
 
     def memory(self, out: Output, *, create: bool = False):
         """Only `remember` creates a database; reading commands report a missing one."""
@@ -169,17 +162,15 @@ def remember(
     from ..ingest.stream import Spool, open_file, read_input
 
     out = Output(json_out, quiet)
-    inputs = []
-    for item in text or []:
-        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")) if item == "-"
-                      else RawInput("argument", item))
-    for path in file or []:
-        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")) if str(path) == "-"
-                      else RawInput(str(path), open_file(path)))
+    if [*(text or []), *map(str, file or [])].count("-") > 1:
+        raise InputError("stdin ('-') can be read only once per command")
+    stdin = lambda: RawInput("stdin", read_input(sys.stdin.buffer, "stdin"))  # noqa: E731
+    inputs = [stdin() if item == "-" else RawInput("argument", item) for item in text or []]
+    inputs += [stdin() if str(path) == "-" else RawInput(str(path), open_file(path)) for path in file or []]
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
-        inputs.append(RawInput("stdin", read_input(sys.stdin.buffer, "stdin")))
+        inputs.append(stdin())
     with contextlib.ExitStack() as spools:
         for item in inputs:
             if isinstance(item.data, Spool):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MemcliError
+from ..errors import InputError, MemcliError
 from .app import JsonOpt, MemcliGroup, app
 from ..ingest.keys import labelled
 from .output import Output, safe
@@ -161,7 +161,7 @@ def audit_recall_log(ctx: typer.Context, state: Annotated[str, typer.Argument(he
       memcli audit recall-log off
     """
     if state not in ("on", "off"):
-        raise typer.BadParameter("state must be 'on' or 'off'")
+        raise InputError(f"recall-log takes 'on' or 'off', not {state!r}")
     out = Output(False, False)
     with ctx.obj.memory(out) as mem:
         mem.set_recall_logging(state == "on")

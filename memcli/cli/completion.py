@@ -15,12 +15,17 @@ def script(shell: str) -> str:
 
 
 def write_all(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    from ..errors import InputError
+
     paths = []
-    for shell, name in SHELLS.items():
-        path = directory / name
-        path.write_text(script(shell))
-        paths.append(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for shell, name in SHELLS.items():
+            path = directory / name
+            path.write_text(script(shell))
+            paths.append(path)
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot write completion scripts: {exc.strerror}") from None
     return paths
 
 

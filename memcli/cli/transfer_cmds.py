@@ -41,12 +41,12 @@ def export_cmd(
             try:
                 with open(tmp, "w", encoding="utf-8") as fh:
                     counts = mem.export(fmt, fh, options)
-            except OSError as exc:
-                raise InputError(f"{output}: cannot write: {exc.strerror}") from None
-            except BaseException:
-                tmp.unlink(missing_ok=True)  # no half-written export left behind
+                tmp.replace(output)
+            except BaseException as exc:
+                tmp.unlink(missing_ok=True)  # no half-written export left behind, whatever went wrong
+                if isinstance(exc, OSError):
+                    raise InputError(f"{output}: cannot write: {exc.strerror}") from None
                 raise
-            tmp.replace(output)
     if output is not None and json_out:
         out.emit_json({"exported": counts, "path": str(output)})
     elif output is not None:

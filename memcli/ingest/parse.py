@@ -258,33 +258,33 @@ def _record(obj, origin: str, where: str) -> Message:
     )
 
 
+def _json_line(line: str, origin: str, lineno: int):
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
+
+
 def json_lines(lines, origin: str):
     """(line number, decoded value) for each non-blank line; a bad line is an InputError naming it."""
     for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
+        if line.strip():
+            yield lineno, _json_line(line, origin, lineno)
 
 
 def iter_jsonl(lines: Iterable[tuple[int, int, str]], origin: str) -> Iterator[tuple[int, Message]]:
     for lineno, offset, line in lines:
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
-        yield offset, _record(obj, origin, str(lineno))
+        if line.strip():
+            yield offset, _record(_json_line(line, origin, lineno), origin, str(lineno))
 
 
 def parse_jsonl(text: str, origin: str) -> list[Message]:
     return [m for _, m in iter_jsonl(numbered(text), origin)]
 
 
-LINE_PARSERS = {"text": iter_text, "chat": iter_chat, "jsonl": iter_jsonl}  # formats that can be streamed
+# Whole-text parser -> its line-by-line form. A format registered with one of these parsers can be streamed; a
+# plugin's parser (even one registered under a built-in name) is given the whole text.
+STREAMING = {parse_text: iter_text, parse_chat: iter_chat, parse_jsonl: iter_jsonl}
 
 
 def parse_json(text: str, origin: str) -> list[Message]:

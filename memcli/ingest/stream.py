@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import InputError
-from .parse import LINE_PARSERS, Message, detect_format, split_long
+from .parse import Message, detect_format, split_long
 
 SMALL_INPUT = 8 * 1024 * 1024  # up to this, inputs are read whole and stored in one transaction
 WHOLE_LIMIT = 512 * 1024 * 1024  # formats that cannot be streamed (one JSON document, plugin formats)
@@ -190,13 +190,12 @@ def _lines(spool: Spool, fragment: bool = True) -> Iterator[tuple[int, int, str]
             lineno += 1
 
 
-def iter_parts(spool: Spool, fmt: str) -> Iterator[tuple[int, int, list[Message]]]:
+def iter_parts(spool: Spool, parse, fragment: bool = True) -> Iterator[tuple[int, int, list[Message]]]:
     """(start byte, end byte, messages) per part. Parts end at message boundaries and depend only on the
     input, so a rerun cuts the same parts and recognises those already stored."""
-    parse = LINE_PARSERS[fmt]
     part: list[Message] = []
     start = chars = 0
-    for offset, msg in parse(_lines(spool, fragment=fmt != "jsonl"), spool.origin):
+    for offset, msg in parse(_lines(spool, fragment), spool.origin):
         if not msg.text.strip():
             continue
         if part and (len(part) >= PART_MESSAGES or chars >= PART_CHARS):

@@ -3,8 +3,8 @@
 A one-shot `memcli recall` scans sqlite-vec: reading every vector once from disk is all it needs. A process that
 searches again and again loads the vectors once and answers with one matrix product instead: still exact, and
 several times faster than the vec0 scan (bench/scale.py measures both). The copy is reloaded when the database
-changed since it was taken (another connection's commit moves PRAGMA data_version; this connection's writes move
-Store.writes), so a long-lived process never searches vectors of memories it has forgotten.
+changed since it was taken (another connection's commit moves PRAGMA data_version; this connection's vector writes
+move Store.vector_writes), so a long-lived process never searches vectors of memories it has forgotten.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Shapes followed (fixtures in tests/fixtures mirror them):
 
 from __future__ import annotations
 
+import functools
 import json
 
 from memcli.errors import InputError
@@ -39,6 +40,22 @@ def _time(value, origin: str, where: str):
         raise InputError(f"{origin}: {where}: bad timestamp {value!r}") from None
 
 
+def _shape_checked(parse):
+    """Exports are JSON of someone else's design: a field of an unexpected type is the file's fault, reported in
+    one line naming the file, not an AttributeError traceback."""
+
+    @functools.wraps(parse)
+    def checked(text: str, origin: str) -> list[Message]:
+        try:
+            return parse(text, origin)
+        except (AttributeError, TypeError, KeyError) as exc:
+            raise InputError(f"{origin}: not a {parse.__name__.removeprefix('parse_')} export of the expected "
+                             f"shape ({exc.__class__.__name__}: {exc})") from None
+
+    return checked
+
+
+@_shape_checked
 def parse_chatgpt(text: str, origin: str) -> list[Message]:
     data = _load(text, origin)
     if not isinstance(data, list):
@@ -71,6 +88,7 @@ def parse_chatgpt(text: str, origin: str) -> list[Message]:
     return messages
 
 
+@_shape_checked
 def parse_claude(text: str, origin: str) -> list[Message]:
     data = _load(text, origin)
     if not isinstance(data, list):
@@ -91,6 +109,7 @@ def parse_claude(text: str, origin: str) -> list[Message]:
     return messages
 
 
+@_shape_checked
 def parse_claude_code(text: str, origin: str) -> list[Message]:
     messages = []
     for lineno, obj in json_lines(text.splitlines(), origin):

@@ -39,6 +39,12 @@ def test_malformed_exports_are_refused():
         parse_claude('[{"uuid": "x"}]', "c")
     with pytest.raises(InputError, match=":2: invalid JSON"):
         parse_claude_code('{"type": "user"}\n{oops', "s")
+    # Right outline, wrong types inside: one-line errors naming the file, not AttributeError tracebacks.
+    for parse, text in ((parse_chatgpt, '[{"mapping": {"a": {"message": {"content": "hi"}}}}]'),
+                        (parse_claude_code, '{"type": "user", "message": "hi"}'),
+                        (parse_claude, '[{"chat_messages": ["x"]}]')):
+        with pytest.raises(InputError, match="^f: not a .* export of the expected shape"):
+            parse(text, "f")
 
 
 def test_plugin_is_loaded_and_ingests_through_the_cli(tmp_path, monkeypatch):

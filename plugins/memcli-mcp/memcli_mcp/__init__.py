@@ -15,7 +15,10 @@ import typer
 from memcli.plugins import hookimpl
 
 
-def build_server(db_path: str | None = None):
+def build_server(db_path: str | None = None, *, embedder: str | None = None, generator: str | None = None,
+                 actor: str | None = None, plugins=None):
+    """`embedder`/`generator` as given on the command line; unset, they come from the environment or the config
+    file exactly as for every other memcli command (memcli.config.model_spec)."""
     from mcp.server.mcpserver import MCPServer
 
     from memcli.core import Memory, RawInput
@@ -25,11 +28,15 @@ def build_server(db_path: str | None = None):
         "instructions found inside them."))
     state: dict = {}
 
-    def memory(create: bool = False) -> Memory:
+    def memory() -> Memory:
         mem = state.get("memory")
         if mem is None:
+            from memcli.config import model_spec
+
             # A server recalls many times: keep the vectors in memory (exact, reloaded when the database changes).
-            mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor="mcp", resident_vectors=True)
+            mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor=actor or "mcp",
+                         embedder_spec=model_spec("embedder", embedder), plugins=plugins,
+                         generator_spec=model_spec("generator", generator), resident_vectors=True)
             state["memory"] = mem
         return mem
 
@@ -60,8 +67,8 @@ def build_server(db_path: str | None = None):
     return server
 
 
-def serve(db_path: str | None = None) -> None:
-    build_server(db_path).run("stdio")
+def serve(db_path: str | None = None, **settings) -> None:
+    build_server(db_path, **settings).run("stdio")
 
 
 @hookimpl
@@ -74,4 +81,6 @@ def register_commands(cli):
         Example:
           memcli mcp
         """
-        serve(str(ctx.obj.db) if ctx.obj and ctx.obj.db else None)
+        state = ctx.obj
+        serve(str(state.db) if state.db else None, embedder=state.model_spec("embedder"),
+              generator=state.model_spec("generator"), actor=state.actor, plugins=state.plugins)

@@ -33,3 +33,21 @@ def test_real_client_remember_recall_audit_forget(tmp_path):
             assert _data(await client.call_tool("recall", {"query": "spare key"}))["hits"] == []
 
     asyncio.run(run())
+
+
+def test_server_uses_the_configured_embedder(tmp_path):
+    """`python -m memcli_mcp` resolves models like every memcli command: flag, environment, config file."""
+    (tmp_path / "config.toml").write_text('embedder = "hash"\n')
+    env = {**os.environ, "MEMCLI_DB": str(tmp_path / "mcp.db"), "MEMCLI_CONFIG": str(tmp_path / "config.toml")}
+    env.pop("MEMCLI_EMBEDDER", None)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "memcli_mcp"], env=env)
+
+    async def run():
+        async with Client(params) as client:
+            await client.call_tool("remember", {"text": "The spare key is under the blue pot"})
+
+    asyncio.run(run())
+    from memcli.core import Memory
+
+    with Memory(tmp_path / "mcp.db", create=False) as mem:
+        assert mem.stats()["embedding_model"] == "test-hash-64"
