@@ -30,6 +30,7 @@ def test_remember_stdin_then_recall_table_and_json(cli):
 def test_piped_stdin_without_dash(cli):
     r = cli("remember", input="note: the wifi password is on the fridge")
     assert r.exit_code == 0, r.output
+    assert stored(cli) == 1 and "fridge" in cli("recall", "wifi password").stdout
 
 
 def test_remember_jsonl_file_with_scope_tags_and_ids(cli, tmp_path):
