@@ -150,7 +150,13 @@ def main(argv=None):
             "no similarity floor": replace(base, min_similarity=-1.0),
             "no context column": replace(base, fts_weights=(1.0, 0.0)),
             "equal weights": replace(base, weight_vector=1.0),
+            "rrf k=20": replace(base, rrf_k=20.0),
             "rrf k=60": replace(base, rrf_k=60.0),
+            "no speaker prior": replace(base, speaker_boost=0.0),
+            "no length prior": replace(base, length_exponent=0.0),
+            "no time prior": replace(base, time_boost=0.0),
+            "no priors, rrf k=20 (previous default)": replace(base, speaker_boost=0.0, length_exponent=0.0,
+                                                              time_boost=0.0, rrf_k=20.0),
         }
         key_variants |= {
             "keys: neighbours ±1": KeyOptions(context_before=1, context_after=1),

@@ -51,13 +51,18 @@ class RememberResult:
 class RecallOptions:
     """Ranking knobs; defaults chosen on the REALTALK tuning split (bench/realtalk.py)."""
 
-    rrf_k: float = 20.0
+    rrf_k: float = 40.0
     weight_fts: float = 1.0
     weight_vector: float = 0.75
     depth: int = 100  # candidates taken from each list before fusion
     fts_weights: tuple[float, float] = (1.0, 0.3)  # bm25 column weights: message, context
     min_similarity: float = 0.2  # vector-only candidates below this are not relevant (abstain)
     prune_min_rows: int = 5000  # from this size on, drop query terms in half of all memories (rank-preserving)
+    # Priors on the fused score (retrieval/priors.py); 0 turns one off.
+    speaker_boost: float = 0.25  # × (1 + this) for the turns of the one speaker a question names
+    length_exponent: float = 0.3  # × (length / 60 chars) ^ this, for 60..240 characters
+    time_boost: float = 0.6  # × (1 + this) inside a date the question names ('on 17.01.2024', 'in May')
+    time_pad_days: float = 2.0  # ... fading to × 1 over this many days outside it
 
 
 @dataclass
@@ -181,7 +186,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             if self.resident is not None:  # its version stamp belonged to the closed connection
                 from .retrieval.resident import ResidentVectors
 
-                self.resident = ResidentVectors()
+                self.resident = ResidentVectors(exact=self.resident.exact)
 
     def __enter__(self):
         return self
@@ -388,13 +393,14 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         ]
 
     # -- recall -------------------------------------------------------------------------------------------------
-    def keep_vectors_resident(self) -> None:
-        """Search vectors from an in-memory copy (exact, faster per query, costs a load and ~1.5 KB RAM per
-        vector): for batch recall and servers, not for one-shot commands."""
+    def keep_vectors_resident(self, *, exact: bool = False) -> None:
+        """Search vectors from an in-memory copy (faster per query, costs a load and ~1.5 KB RAM per vector): for
+        batch recall and servers, not for one-shot commands. From 20,000 vectors on, a binary-code shortlist is
+        re-ranked exactly (retrieval/resident.py); `exact` scores every vector instead."""
         from .retrieval.resident import ResidentVectors
 
-        if self.resident is None:
-            self.resident = ResidentVectors()
+        if self.resident is None or self.resident.exact != exact:
+            self.resident = ResidentVectors(exact=exact)
 
     def search_words(self, terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
         """The full-text half of recall: (memory id, bm25) best first. Terms found in half of all memories are
@@ -441,6 +447,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 similarity = dict(vec)
                 lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
             fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
+            self._apply_priors(query, fused)
             superseded = store.superseded_among([f.memory_id for f in fused])
             if superseded:  # history stays recallable, but current facts come first
                 for f in fused:
@@ -490,6 +497,31 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                                        detail={"query_sha256": hashlib.sha256(query.encode()).hexdigest(),
                                                "hits": len(hits), "touched": touch})
         return hits
+
+    def _apply_priors(self, query: str, fused: list) -> None:
+        """Re-weight fused candidates by speaker named, length and the question's dates; re-sort in place."""
+        opts = self.recall_options
+        if not fused or not (opts.speaker_boost or opts.length_exponent or opts.time_boost):
+            return
+        from .retrieval.priors import TimeProximity, length_factor, named_speaker
+        from .retrieval.time_query import parse_time_query
+
+        rows = self.store.ranking_rows([f.memory_id for f in fused])
+        speaker = named_speaker(query, (r[0] for r in rows.values())) if opts.speaker_boost else None
+        when = None
+        if opts.time_boost:
+            tq = parse_time_query(query, now_utc())
+            years = [int(r[2][:4]) for r in rows.values() if r[2]]
+            if tq and years:
+                when = TimeProximity(tq.iso_spans(min(years), max(years)), opts.time_boost, opts.time_pad_days)
+        for f in fused:
+            who, n_chars, occurred = rows[f.memory_id]
+            f.score *= length_factor(n_chars, opts.length_exponent)
+            if speaker is not None and who == speaker:
+                f.score *= 1.0 + opts.speaker_boost
+            if when is not None:
+                f.score *= when.factor(occurred)
+        fused.sort(key=lambda f: -f.score)
 
     # -- maintenance --------------------------------------------------------------------------------------------
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:

@@ -128,3 +128,61 @@ def test_fts_without_the_join_returns_what_the_joined_query_returns(tmp_path):
                 joined = store._search_fts_joined('"lisbon" OR "harbour"', Filters(), limit, (1.0, 0.3))
                 assert [round(s, 6) for _, s in fast] == [round(s, 6) for _, s in joined]
                 assert len(fast) == limit and not set(archived) & {i for i, _ in fast}
+
+
+def test_binary_codes_count_the_dimensions_on_different_sides_of_the_mean():
+    import numpy as np
+
+    from memcli.retrieval.resident import binary_codes, shortlist_size
+
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(50, 384)).astype(np.float32)
+    mean = m.mean(axis=0)
+    codes = binary_codes(m, mean)
+    assert codes.shape == (50, 6) and codes.dtype == np.uint64
+    hamming = np.bitwise_count(codes[0] ^ codes).sum(axis=1)
+    assert list(hamming) == [int(((m[0] > mean) != (row > mean)).sum()) for row in m]
+    odd = binary_codes(m[:, :100], mean[:100])  # 100 bits pad to two words
+    assert odd.shape == (50, 2)
+    assert shortlist_size(1_000_000, 50) == 1_000_000 // 24 and shortlist_size(1_000, 50) == 512
+    assert shortlist_size(300, 50) == 300
+
+
+def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
+    """The binary shortlist may only decide which rows are scored: every score returned is the exact cosine,
+    the order is the exact order among them, a shortlist covering every row gives the exact result itself, and a
+    stored vector searched for is always found first."""
+    import numpy as np
+
+    from memcli.core import Memory, RawInput
+    from memcli.models.hashing import HashEmbedder
+    from memcli.retrieval import resident as res
+    from memcli.storage.store import Filters
+
+    words = "lisbon harbour cat dentist garden kyoto violin camera wedding bike sourdough atlas pottery".split()
+    texts = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(1 + i % 6)) + f" item {i}"
+             for i in range(400)]
+    emb = HashEmbedder()
+    monkeypatch.setattr(res, "FAST_FROM", 100)
+    with Memory(tmp_path / "m.db", embedder=emb) as mem:
+        mem.remember([RawInput("notes", "\n\n".join(texts))])
+        store = mem.store
+        exact = res.ResidentVectors(exact=True)
+        fast = res.ResidentVectors()
+        vectors = store.memory_vectors(store.select_ids(Filters()))  # one chunk per memory here
+        for query in ["lisbon harbour", "violin camera wedding", "item 17", "kyoto pottery"]:
+            q = emb.embed_query(query)
+            monkeypatch.setattr(res, "SHORTLIST_MIN", 64)  # a real shortlist: 64 of 400 rows
+            got = fast.search(store, q, 10)
+            assert fast._codes is not None
+            assert len(got) == 10
+            for mid, score in got:  # exact scores ...
+                assert score == pytest.approx(float(vectors[mid] @ q), abs=1e-6)
+            assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)  # ... in exact order
+            monkeypatch.setattr(res, "SHORTLIST_MIN", 10_000)  # shortlist = every row: the exact answer
+            assert fast.search(store, q, 10) == exact.search(store, q, 10)
+        monkeypatch.setattr(res, "SHORTLIST_MIN", 16)
+        for mid in list(vectors)[::37]:  # a stored vector is at Hamming distance 0 from itself
+            top, score = fast.search(store, vectors[mid], 1)[0]
+            assert score == pytest.approx(1.0, abs=1e-5)
+            assert top == mid or np.allclose(vectors[top], vectors[mid], atol=1e-5)  # or its exact twin

@@ -400,6 +400,15 @@ class Store:
                 out[mid]["sources"].append({"source_id": sid, "message_id": ext, "message_row": msg_id})
         return out
 
+    def ranking_rows(self, ids: Sequence[int]) -> dict[int, tuple[str | None, int, str | None]]:
+        """(speaker, text length in characters, event time) per id: what recall's priors look at."""
+        out = {}
+        for part in _parts(list(ids)):
+            out.update((r[0], r[1:]) for r in self.conn.execute(
+                "SELECT id, speaker, length(text), occurred_at FROM memories "
+                f"WHERE id IN ({','.join('?' * len(part))})", part))
+        return out
+
     def touch(self, ids: Sequence[int], now: str) -> None:
         """Reinforce on recall: count, last-recalled time, and strength (which slows forgetting)."""
         self.conn.executemany(

@@ -1,0 +1,141 @@
+"""Dates named in a question: what each phrase means, and how recall uses it."""
+
+import json
+from datetime import date
+
+import pytest
+
+from memcli.core import Memory, RawInput
+from memcli.models.hashing import HashEmbedder
+from memcli.retrieval.priors import TimeProximity, length_factor, named_speaker
+from memcli.retrieval.time_query import parse_time_query
+
+NOW = date(2024, 3, 14)  # a Thursday
+D = date
+
+
+@pytest.mark.parametrize("question, spans", [
+    ("How many hours of lessons did Paola have on 17.01.2024?", [(D(2024, 1, 17), D(2024, 1, 18))]),
+    ("What happened on 2024-01-17?", [(D(2024, 1, 17), D(2024, 1, 18))]),
+    ("and on 01/17/2024", [(D(2024, 1, 17), D(2024, 1, 18))]),
+    ("and on 17/01/2024", [(D(2024, 1, 17), D(2024, 1, 18))]),  # 17 cannot be a month
+    ("Where is she going on the 10th of February 2024?", [(D(2024, 2, 10), D(2024, 2, 11))]),
+    ("calls on 3 Jan 2024", [(D(2024, 1, 3), D(2024, 1, 4))]),
+    ("naps on January 6 2024", [(D(2024, 1, 6), D(2024, 1, 7))]),
+    ("before December 23rd, 2023?", [(None, D(2023, 12, 23))]),
+    ("recently before 5th of January 2024", [(None, D(2024, 1, 5))]),
+    ("after 2024-01-17", [(D(2024, 1, 18), None)]),
+    ("since 2024-01-17", [(D(2024, 1, 17), None)]),
+    ("a hike in January 2024", [(D(2024, 1, 1), D(2024, 2, 1))]),
+    ("caught a cold in 2024", [(D(2024, 1, 1), D(2025, 1, 1))]),
+    ("Christmas 2023", [(D(2023, 12, 24), D(2023, 12, 27))]),
+    ("yesterday", [(D(2024, 3, 13), D(2024, 3, 14))]),
+    ("last night", [(D(2024, 3, 13), D(2024, 3, 14))]),
+    ("what did I say today", [(D(2024, 3, 14), D(2024, 3, 15))]),
+    ("3 days ago", [(D(2024, 3, 11), D(2024, 3, 12))]),
+    ("two weeks ago", [(D(2024, 2, 26), D(2024, 3, 4))]),
+    ("a month ago", [(D(2024, 2, 1), D(2024, 3, 1))]),
+    ("last week", [(D(2024, 3, 4), D(2024, 3, 11))]),
+    ("this week", [(D(2024, 3, 11), D(2024, 3, 18))]),
+    ("last month", [(D(2024, 2, 1), D(2024, 3, 1))]),
+    ("last year", [(D(2023, 1, 1), D(2024, 1, 1))]),
+    ("in the past 2 weeks", [(D(2024, 2, 29), D(2024, 3, 15))]),
+    ("on Friday", [(D(2024, 3, 8), D(2024, 3, 9))]),
+    ("on Thursday", [(D(2024, 3, 14), D(2024, 3, 15))]),  # today is one
+    ("since March", [(D(2024, 3, 1), None)]),
+    ("last December", [(D(2023, 12, 1), D(2024, 1, 1))]),
+])
+def test_absolute_and_relative_phrases(question, spans):
+    tq = parse_time_query(question, NOW)
+    assert list(tq.spans) == spans
+    assert tq.yearless == ()
+
+
+@pytest.mark.parametrize("question, yearless", [
+    ("Were they both sick in January?", [(1, 1, 31)]),
+    ("in February", [(2, 1, 31)]),  # clipped to each year's February when expanded
+    ("What type of plans do they have on New Year's Eve?", [(12, 31, 31)]),
+    ("after celebrating New Year", [(12, 31, 31), (1, 1, 1)]),
+    ("on Christmas eve", [(12, 24, 24)]),
+    ("May the 5th", [(5, 5, 5)]),
+])
+def test_yearless_phrases(question, yearless):
+    tq = parse_time_query(question, NOW)
+    assert tq.spans == ()
+    assert list(tq.yearless) == yearless
+
+
+@pytest.mark.parametrize("question", [
+    "What may Paola do next?", "I march on", "Who won 2 games?", "version 3.5 of the app", "scored 10.01",
+    "room 2024 keys", "When did Elise play chess?", "what is the date format", "",
+])
+def test_words_that_are_not_dates(question):
+    assert not parse_time_query(question, NOW)
+
+
+def test_yearless_days_expand_over_the_years_asked_for():
+    tq = parse_time_query("in February", NOW)
+    assert tq.iso_spans(2023, 2024) == [("2023-02-01T00:00:00Z", "2023-03-01T00:00:00Z"),
+                                        ("2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z")]
+    # 2023 has no 29 February, so that day is skipped rather than guessed; 2024 keeps it
+    tq = parse_time_query("on 29 February", NOW)
+    assert tq.iso_spans(2023, 2024) == [("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z")]
+    assert parse_time_query("on 31.02.2024", NOW).spans == ()  # no such day: not a date
+
+
+def test_several_phrases_are_all_read_in_order():
+    tq = parse_time_query("between 2024-01-02 and on 05.01.2024?", NOW)
+    assert tq.spans == ((D(2024, 1, 2), D(2024, 1, 3)), (D(2024, 1, 5), D(2024, 1, 6)))
+    assert tq.phrases == ("2024-01-02", "05.01.2024")
+
+
+def test_time_proximity_fades_over_the_pad():
+    near = TimeProximity([("2024-01-17T00:00:00Z", "2024-01-18T00:00:00Z")], boost=0.6, pad_days=2)
+    assert near.factor("2024-01-17T12:00:00Z") == pytest.approx(1.6)
+    assert near.factor("2024-01-18T12:00:00Z") == pytest.approx(1.0 + 0.6 * (1 - 0.5 / 3))
+    assert near.factor("2024-01-14T00:00:00Z") == pytest.approx(1.0)  # 3 days before: out of reach
+    assert near.factor(None) == 1.0
+    open_ended = TimeProximity([(None, "2024-01-05T00:00:00Z")], boost=1.0, pad_days=0)
+    assert open_ended.factor("2020-01-01T00:00:00Z") == pytest.approx(2.0)
+
+
+def test_named_speaker_is_loose_about_spelling_but_not_ambiguous():
+    speakers = ["Fahim Khan", "Muhhamed"]
+    assert named_speaker("What are Fahim's hobbies?", speakers) == "Fahim Khan"
+    assert named_speaker("When did Muhamed cancel plans?", speakers) == "Muhhamed"  # misspelt, 1 edit
+    assert named_speaker("When did Muhammad cancel plans?", speakers) is None  # 3 edits: too far
+    assert named_speaker("How did Fahim and Muhhamed meet?", speakers) is None  # both: no preference
+    assert named_speaker("What is the weather?", speakers) is None
+    assert named_speaker("Did Kahn go?", ["Al"]) is None  # parts under 3 letters never match
+
+
+def test_length_factor_only_favours_long_memories_and_is_capped():
+    assert length_factor(1, 0.3) == length_factor(59, 0.3) == length_factor(60, 0.3) == 1.0
+    assert length_factor(120, 0.3) == pytest.approx(2 ** 0.3)
+    assert length_factor(5000, 0.3) == length_factor(240, 0.3) == pytest.approx(4 ** 0.3)
+    assert length_factor(5000, 0.0) == 1.0
+
+
+def test_recall_favours_memories_told_on_the_date_the_question_names(tmp_path):
+    """Same words on three days: the question's date decides the order, and without the prior it would not
+    (the holiday's name is in no memory's text or date words, so only the prior can find its day)."""
+    records = [{"speaker": "Ana", "text": f"went swimming at the lake ({label})", "timestamp": ts}
+               for label, ts in [("first", "2024-01-10T18:00:00Z"), ("second", "2024-01-17T18:00:00Z"),
+                                 ("third", "2024-12-31T18:00:00Z")]]
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("t", "\n".join(json.dumps(r) for r in records))], fmt="jsonl")
+        hits = mem.recall("Where did Ana go swimming on 17.01.2024?", limit=3, touch=False)
+        assert "second" in hits[0].text
+        hits = mem.recall("Where did Ana go swimming on New Year's Eve?", limit=3, touch=False)
+        assert "third" in hits[0].text
+        mem.recall_options.time_boost = 0.0
+        plain = [h.text for h in mem.recall("Where did Ana go swimming on New Year's Eve?", limit=3, touch=False)]
+        assert "third" not in plain[0]
+
+
+def test_recall_favours_the_speaker_the_question_names(tmp_path):
+    lines = "Ana: my favourite food is ramen\nBo: my favourite food is pizza"
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("c", lines)], fmt="chat")
+        assert mem.recall("What is Bo's favourite food?", limit=2, touch=False)[0].speaker == "Bo"
+        assert mem.recall("What is Ana's favourite food?", limit=2, touch=False)[0].speaker == "Ana"
