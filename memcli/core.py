@@ -23,6 +23,8 @@ from .ingest.parse import Message, decode, parse
 from .paths import default_db_path
 from .retrieval.fts_query import or_expression, query_terms
 from .retrieval.fusion import rrf
+from .retrieval.priors import TimeProximity, length_factor, named_speaker
+from .retrieval.time_query import parse_time_query
 from .storage.store import Filters, NewMemory, Store
 from .timeparse import now_utc, parse_time, to_iso
 
@@ -503,9 +505,6 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         opts = self.recall_options
         if not fused or not (opts.speaker_boost or opts.length_exponent or opts.time_boost):
             return
-        from .retrieval.priors import TimeProximity, length_factor, named_speaker
-        from .retrieval.time_query import parse_time_query
-
         rows = self.store.ranking_rows([f.memory_id for f in fused])
         speaker = named_speaker(query, (r[0] for r in rows.values())) if opts.speaker_boost else None
         when = None

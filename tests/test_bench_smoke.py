@@ -67,3 +67,15 @@ def test_scale_bench_runs_small(real_embedder, capsys):
     assert len(rows) == 2
     first = list(module.messages(0, 3))
     assert first == list(module.messages(0, 3)) and first[0]["id"] == "m0"  # deterministic corpus
+
+
+def test_binary_loss_bench_runs_on_a_tiny_chat_and_skips_without_data(tmp_path, capsys, real_embedder):
+    spec = importlib.util.spec_from_file_location("bench_binary_loss", BENCH.parent / "binary_loss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--data", str(tmp_path / "missing")]) == 0
+    assert "SKIP" in capsys.readouterr().out
+    (tmp_path / "Chat_1_Ana_Bo.json").write_text(json.dumps(_chat()))
+    assert module.main(["--data", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| memcli's")]
+    assert len(rows) == 3 and all(line.split("|")[3].strip() == "1.000" for line in rows)  # 6 rows: all kept

@@ -133,18 +133,22 @@ def test_fts_without_the_join_returns_what_the_joined_query_returns(tmp_path):
 def test_binary_codes_count_the_dimensions_on_different_sides_of_the_mean():
     import numpy as np
 
-    from memcli.retrieval.resident import binary_codes, shortlist_size
+    from memcli.retrieval.resident import binary_codes, hamming, nearest_rows, shortlist_size
 
     rng = np.random.default_rng(5)
     m = rng.normal(size=(50, 384)).astype(np.float32)
     mean = m.mean(axis=0)
     codes = binary_codes(m, mean)
-    assert codes.shape == (50, 6) and codes.dtype == np.uint64
-    hamming = np.bitwise_count(codes[0] ^ codes).sum(axis=1)
-    assert list(hamming) == [int(((m[0] > mean) != (row > mean)).sum()) for row in m]
+    assert codes.shape == (6, 50) and codes.dtype == np.uint64
+    distance = hamming(codes, codes[:, 0])
+    assert list(distance) == [int(((m[0] > mean) != (row > mean)).sum()) for row in m]
     odd = binary_codes(m[:, :100], mean[:100])  # 100 bits pad to two words
-    assert odd.shape == (50, 2)
-    assert shortlist_size(1_000_000, 50) == 1_000_000 // 24 and shortlist_size(1_000, 50) == 512
+    assert odd.shape == (2, 50)
+    near = nearest_rows(distance, 10)  # the 10 smallest distances and any row tied with the 10th
+    tenth = np.sort(distance)[9]
+    assert set(near) == set(np.flatnonzero(distance <= tenth)) and len(near) >= 10
+    assert shortlist_size(1_000_000, 50) == 32_000 and shortlist_size(1_000, 10) == 1_000
+    assert shortlist_size(100, 10) == 100 and shortlist_size(2_000, 10) == 1_431
     assert shortlist_size(300, 50) == 300
 
 
