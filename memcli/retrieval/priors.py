@@ -35,6 +35,8 @@ def _edit_distance(a: str, b: str, cap: int) -> int:
 
 
 def _names_word(name_part: str, word: str) -> bool:
+    """Names under 3 letters never match ('A' and 'B' as speakers would match every article); 5+ letters match
+    within 2 edits."""
     if len(name_part) < 3:
         return False
     if word == name_part:

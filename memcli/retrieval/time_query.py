@@ -10,7 +10,7 @@ English only; anything not recognised is simply not a time phrase.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 _MONTHS = {
@@ -47,7 +47,6 @@ class TimeQuery:
 
     spans: tuple[Span, ...] = ()
     yearless: tuple[tuple[int, int, int], ...] = ()
-    phrases: tuple[str, ...] = field(default=(), compare=False)  # the text that was read as time, in order
 
     def __bool__(self) -> bool:
         return bool(self.spans or self.yearless)
@@ -88,14 +87,14 @@ def _week_of(d: date) -> Span:
 
 
 class _Reader:
-    """Finds time phrases left to right; each character is read as part of at most one phrase."""
+    """Finds time phrases pattern by pattern, most specific first ('17.01.2024' before 'in 2024'); each character
+    is read as part of at most one phrase."""
 
     def __init__(self, text: str, today: date):
-        self.text = text
         self.lower = text.lower()
         self.today = today
-        self.taken = [False] * len(text)
-        self.found: list[tuple[int, str, Span | None, tuple[tuple[int, int, int], ...]]] = []
+        self.taken = [False] * len(self.lower)
+        self.found: list[tuple[int, Span | None, tuple[tuple[int, int, int], ...]]] = []
 
     def take_span(self, pattern: str, make) -> None:
         self.take(pattern, lambda m: (make(m), ()))
@@ -105,13 +104,16 @@ class _Reader:
         for m in re.finditer(pattern, self.lower):
             if any(self.taken[m.start() : m.end()]):
                 continue
-            made = make(m)
+            try:
+                made = make(m)
+            except (ValueError, OverflowError):  # '5000 years ago', '99999999 days ago': no such date
+                continue
             if made is None:
                 continue
             span, yearless = made
             for i in range(m.start(), m.end()):
                 self.taken[i] = True
-            self.found.append((m.start(), self.text[m.start() : m.end()].strip(), span, yearless))
+            self.found.append((m.start(), span, yearless))
 
 
 def _bounded(lead: str | None, span: Span | None,
@@ -171,9 +173,9 @@ def parse_time_query(text: str, now: datetime | date) -> TimeQuery:
                               else None, (date(int(m.group(2)), 1, 1), date(int(m.group(2)) + 1, 1, 1))))
     _relative(r)
     r.found.sort(key=lambda f: f[0])
-    spans = tuple(f[2] for f in r.found if f[2] is not None)
-    yearless = tuple(day for f in r.found for day in f[3])
-    return TimeQuery(spans=spans, yearless=yearless, phrases=tuple(f[1] for f in r.found))
+    spans = tuple(f[1] for f in r.found if f[1] is not None)
+    yearless = tuple(day for f in r.found for day in f[2])
+    return TimeQuery(spans=spans, yearless=yearless)
 
 
 def _named_day(r: _Reader, lead, year, month_name, day):
