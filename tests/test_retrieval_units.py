@@ -147,8 +147,9 @@ def test_binary_codes_count_the_dimensions_on_different_sides_of_the_mean():
     near = nearest_rows(distance, 10)  # the 10 smallest distances and any row tied with the 10th
     tenth = np.sort(distance)[9]
     assert set(near) == set(np.flatnonzero(distance <= tenth)) and len(near) >= 10
-    assert shortlist_size(1_000_000, 50) == 32_000 and shortlist_size(1_000, 10) == 1_000
-    assert shortlist_size(100, 10) == 100 and shortlist_size(2_000, 10) == 1_431
+    assert shortlist_size(1_000_000, 50) == 32_000 and shortlist_size(100_000, 50) == 10_119
+    assert shortlist_size(1_000, 10) == 1_000 and shortlist_size(2_000, 10) == 1_431
+    assert shortlist_size(1_000_000, 5_000) == 40_000  # never fewer than 8 rows per row wanted
     assert shortlist_size(300, 50) == 300
 
 
@@ -168,24 +169,28 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
              for i in range(400)]
     emb = HashEmbedder()
     monkeypatch.setattr(res, "FAST_FROM", 100)
+    res_nearest = res.nearest_rows
     with Memory(tmp_path / "m.db", embedder=emb) as mem:
         mem.remember([RawInput("notes", "\n\n".join(texts))])
         store = mem.store
         exact = res.ResidentVectors(exact=True)
         fast = res.ResidentVectors()
         vectors = store.memory_vectors(store.select_ids(Filters()))  # one chunk per memory here
+        scored = []
+        monkeypatch.setattr(res, "nearest_rows", lambda d, size: scored.append(size) or res_nearest(d, size))
         for query in ["lisbon harbour", "violin camera wedding", "item 17", "kyoto pottery"]:
             q = emb.embed_query(query)
-            monkeypatch.setattr(res, "SHORTLIST_MIN", 64)  # a real shortlist: 64 of 400 rows
+            monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: 64)  # a real shortlist: 64 of 400 rows
             got = fast.search(store, q, 10)
-            assert fast._codes is not None
+            assert fast._codes is not None and scored[-1] == 64
             assert len(got) == 10
             for mid, score in got:  # exact scores ...
                 assert score == pytest.approx(float(vectors[mid] @ q), abs=1e-6)
             assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)  # ... in exact order
-            monkeypatch.setattr(res, "SHORTLIST_MIN", 10_000)  # shortlist = every row: the exact answer
+            monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: n)  # every row: the exact answer
             assert fast.search(store, q, 10) == exact.search(store, q, 10)
-        monkeypatch.setattr(res, "SHORTLIST_MIN", 16)
+        assert exact._codes is None  # the exact copy never pays for codes
+        monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: 16)
         for mid in list(vectors)[::37]:  # a stored vector is at Hamming distance 0 from itself
             top, score = fast.search(store, vectors[mid], 1)[0]
             assert score == pytest.approx(1.0, abs=1e-5)
