@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import DEFAULT_DATA, load_chat  # noqa: E402
+from realtalk import DEFAULT_DATA, chat_files, load_chat  # noqa: E402
 
 from memcli.retrieval.resident import binary_codes, hamming, nearest_rows, shortlist_size  # noqa: E402
 
@@ -30,14 +30,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"SKIP: REALTALK data not found at {args.data} (pass --data PATH)")
+    files = chat_files(args.data)
+    if files is None:
         return 0
     from memcli.models.embedder import load_embedder
 
     embedder = load_embedder()
     keys, questions = [], []
-    for path in sorted(args.data.glob("Chat_*.json")):
+    for path in files:
         records, qs = load_chat(path)
         keys += [f"{r['speaker']}: {r['text']}" for r in records]
         questions += [q["question"] for q in qs]

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import DEFAULT_DATA, HOLDOUT, load_chat, run_memcli, score  # noqa: E402
+from realtalk import DEFAULT_DATA, HOLDOUT, chat_files, load_chat, run_memcli, score  # noqa: E402
 
 from memcli.core import RecallOptions  # noqa: E402
 from memcli.ingest.keys import KeyOptions  # noqa: E402
@@ -29,10 +29,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"SKIP: REALTALK data not found at {args.data}")
+    files = chat_files(args.data)
+    if files is None:
         return 0
-    files = [f for f in sorted(args.data.glob("Chat_*.json")) if f.name not in HOLDOUT]
+    files = [f for f in files if f.name not in HOLDOUT]
 
     from memcli.models.embedder import load_embedder
 

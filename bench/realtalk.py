@@ -33,6 +33,14 @@ HOLDOUT = ("Chat_9_Fahim_Akib.json", "Chat_10_Fahim_Muhhamed.json")
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtalk"
 
 
+def chat_files(data: Path) -> list[Path] | None:
+    """The chats in `data` in chat-number order, or None (after printing SKIP) when the directory is absent."""
+    if not data.is_dir():
+        print(f"SKIP: REALTALK data not found at {data} (pass --data PATH)")
+        return None
+    return sorted(data.glob("Chat_*.json"), key=lambda p: int(p.name.split("_")[1]))
+
+
 def load_chat(path: Path):
     data = json.loads(path.read_text())
     records = []
@@ -124,10 +132,9 @@ def main(argv=None):
     ap.add_argument("--chats", type=int, default=0, help="only the first N chats (quick runs)")
     args = ap.parse_args(argv)
 
-    if not args.data.is_dir():
-        print(f"SKIP: REALTALK data not found at {args.data} (pass --data PATH)")
+    files = chat_files(args.data)
+    if files is None:
         return 0
-    files = sorted(args.data.glob("Chat_*.json"), key=lambda p: int(p.name.split("_")[1]))
     if args.split == "tune":
         files = [f for f in files if f.name not in HOLDOUT]
     elif args.split == "holdout":

@@ -282,8 +282,8 @@ def main(argv=None) -> int:
             if args.reuse and args.workdir and db.exists() and built.exists():
                 row = {"n": n, **json.loads(built.read_text())}
             else:
-                for suffix in ("", "-wal", "-shm", ".build.json"):
-                    Path(f"{db}{suffix}" if suffix != ".build.json" else built).unlink(missing_ok=True)
+                for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), built):
+                    stale.unlink(missing_ok=True)
                 row = {"n": n, **build(db, n, synth, lookup)}
                 built.write_text(json.dumps({k: v for k, v in row.items() if k != "n"}))
             all_vecs = np.concatenate([synth.vectors(s, min(5000, n - s)) for s in range(0, n, 5000)])
