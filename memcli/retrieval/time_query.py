@@ -132,11 +132,19 @@ def _bounded(lead: str | None, span: Span | None,
 
 
 _LEAD = r"(?:\b(before|after|since|until|till)\s+(?:the\s+)?)?"
+# Every phrase below holds a digit or one of these words. Most questions hold neither, and checking for them first
+# spares recall compiling the patterns (~24 ms of a one-shot `memcli recall`).
+_TIME_WORDS = frozenset(_MONTHS) | frozenset(_WEEKDAYS) | frozenset(
+    """christmas xmas year years halloween valentine valentines today tonight yesterday morning afternoon evening
+    night day days week weeks weekend month months""".split())
+_WORD = re.compile(r"[a-z]+")
 
 
 def parse_time_query(text: str, now: datetime | date) -> TimeQuery:
     """Read every time phrase in `text`. `now` anchors 'yesterday', 'last week', '3 days ago' and weekdays."""
     today = now.date() if isinstance(now, datetime) else now
+    if _TIME_WORDS.isdisjoint(_WORD.findall(text.lower())) and not any(c.isdigit() for c in text):
+        return TimeQuery()
     r = _Reader(text, today)
 
     def full_date(m, y, mo, d):
