@@ -202,8 +202,39 @@ def test_migration_names_constant_matches_the_migrations(db_path):
     assert tuple(m.name for m in _migrations()._migrations) == MIGRATION_NAMES
     db = open_database(db_path)
     db.conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [MIGRATION_NAMES[-1]])
-    db.conn.execute("ALTER TABLE memories DROP COLUMN valid_until")  # as if created before the last migration
     db.conn.close()
+    db = open_database(db_path)
+    assert MIGRATION_NAMES[-1] in {r[0] for r in db.conn.execute("SELECT name FROM _sqlite_migrations")}
+    db.conn.close()
+
+
+def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
+    """Before m005 every memory held its context and embedding key beside the identical FTS row; the migration
+    drops the copies, and everything that reads them (audit, export, re-embedding) still sees the same text."""
+    from memcli.storage import open_database
+    from memcli.storage.portable import Portable
+
+    transcript = "\n".join(json.dumps({"speaker": s, "text": t}) for s, t in [
+        ("Ana", "I adopted a cat named Miso"), ("Bo", "Lovely! What colour is Miso?"), ("Ana", "Grey and white")])
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("chat", transcript)], fmt="jsonl")
+        before = {r["id"]: (r["key_text"], r["context"]) for r in Portable(mem.store.conn).memories(False)}
+        assert all(key and context for key, context in before.values())
+        stored = mem.store.conn.execute("SELECT key_text, context FROM memories").fetchall()
+        assert stored == [("", "")] * 3
+        # As an older version left it:
+        mem.store.conn.execute("UPDATE memories SET key_text = (SELECT text FROM memories_fts f WHERE f.rowid = "
+                               "memories.id), context = (SELECT context FROM memories_fts f WHERE f.rowid = "
+                               "memories.id)")
+        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_keys_stored_once'")
+    db = open_database(db_path)
+    assert db.conn.execute("SELECT key_text, context FROM memories").fetchall() == [("", "")] * 3
+    db.conn.close()
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        after = {r["id"]: (r["key_text"], r["context"]) for r in Portable(mem.store.conn).memories(False)}
+        assert after == before
+        assert mem.store.memory_row(1)["context"] == before[1][1]
+        assert [k for batch in mem.store.iter_memory_keys() for _, k in batch] == [k for k, _ in before.values()]
     db = open_database(db_path)
     assert "valid_until" in {r[1] for r in db.conn.execute("PRAGMA table_info(memories)")}
     db.conn.close()

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, stored_key_text
+
 SOURCE_COLS = ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
                "redacted_at")
 MESSAGE_COLS = ("id", "source_id", "seq", "speaker", "role", "text", "occurred_at", "external_id")
@@ -32,7 +34,9 @@ class Portable:
     def memories(self, with_vectors: bool) -> Iterator[dict]:
         has_vec = self.conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0] > 0
-        for row in self.conn.execute(f"SELECT {', '.join(MEMORY_COLS)} FROM memories ORDER BY id").fetchall():
+        columns = {"key_text": KEY_TEXT, "context": CONTEXT}
+        select = ", ".join(columns.get(c, "m." + c) for c in MEMORY_COLS)
+        for row in self.conn.execute(f"SELECT {select} FROM memories m {KEYS_JOIN} ORDER BY m.id").fetchall():
             rec = dict(zip(MEMORY_COLS, row))
             mid = rec["id"]
             rec["flags"] = json.loads(rec["flags"]) if rec["flags"] else None
@@ -76,8 +80,9 @@ class Portable:
         return cur.lastrowid
 
     def insert_memory(self, rec: dict, fts_text: str) -> int:
-        cols = [c for c in MEMORY_COLS if c != "id"]
-        values = [json.dumps(rec[c]) if c == "flags" and rec[c] else rec[c] for c in cols]
+        cols = [c for c in MEMORY_COLS if c not in ("id", "context")]  # the context is kept in the FTS row only
+        stored = {**rec, "key_text": stored_key_text(rec["key_text"], fts_text)}
+        values = [json.dumps(stored[c]) if c == "flags" and stored[c] else stored[c] for c in cols]
         cur = self.conn.execute(f"INSERT INTO memories({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                                 values)
         mid = cur.lastrowid

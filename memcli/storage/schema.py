@@ -9,7 +9,8 @@ from __future__ import annotations
 MIGRATION_SET = "memcli"
 # The names of _migrations(), in order (a test keeps them equal): opening a current database checks these with
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
-MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession")
+MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
+                   "m005_keys_stored_once")
 
 
 def _migrations():
@@ -154,6 +155,18 @@ def _migrations():
             db,
             """
             ALTER TABLE memories ADD COLUMN valid_until TEXT;  -- set when a newer fact supersedes this one
+            """,
+        )
+
+    @migrations()
+    def m005_keys_stored_once(db):
+        # The FTS row already holds the message text and its context; storage/store.py KEY_TEXT reads them back.
+        _run_statements(
+            db,
+            """
+            UPDATE memories SET key_text = ''
+                WHERE key_text = (SELECT f.text FROM memories_fts f WHERE f.rowid = memories.id);
+            UPDATE memories SET context = '' WHERE context != '';
             """,
         )
 

@@ -15,6 +15,16 @@ from .audit import AuditLog
 META_MODEL = "embedding_model"
 FTS_SLACK = 32  # extra FTS rows fetched so a few inactive memories among the top ones cost no second query
 META_DIM = "embedding_dim"
+# A memory's full-text keys live once, in its FTS row: memories.context is left '' and memories.key_text is ''
+# when the embedding key is the FTS message text (the usual case). They were stored twice, ~700 B a memory (m005).
+KEYS_JOIN = "LEFT JOIN memories_fts f ON f.rowid = m.id"
+KEY_TEXT = "CASE WHEN m.key_text = '' THEN coalesce(f.text, '') ELSE m.key_text END AS key_text"
+CONTEXT = "coalesce(f.context, '') AS context"
+
+
+def stored_key_text(key_text: str, fts_text: str) -> str:
+    """What memories.key_text holds: '' when the FTS row's text already says it (see KEY_TEXT)."""
+    return "" if key_text == fts_text else key_text
 
 
 @dataclass
@@ -227,9 +237,9 @@ class Store:
     def insert_memory(self, mem: NewMemory, created_at: str, vectors: np.ndarray) -> int:
         cur = self.conn.execute(
             "INSERT INTO memories(kind, text, speaker, scope, occurred_at, created_at, content_hash, key_text, "
-            "context, strength) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "strength) VALUES (?,?,?,?,?,?,?,?,?)",
             [mem.kind, mem.text, mem.speaker, mem.scope, mem.occurred_at, created_at, mem.content_hash,
-             mem.key_text, mem.context, mem.strength],
+             stored_key_text(mem.key_text, mem.fts_text), mem.strength],
         )
         memory_id = cur.lastrowid
         self.conn.execute(
@@ -421,7 +431,8 @@ class Store:
         last = 0
         while True:
             rows = self.conn.execute(
-                "SELECT id, key_text FROM memories WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+                f"SELECT m.id, {KEY_TEXT} FROM memories m {KEYS_JOIN} WHERE m.id > ? ORDER BY m.id LIMIT ?",
+                [last, batch]
             ).fetchall()
             if not rows:
                 return
@@ -518,9 +529,14 @@ class Store:
         return [dict(zip(cols, r)) for r in rows]
 
     def memory_row(self, memory_id: int) -> dict | None:
-        cur = self.conn.execute("SELECT * FROM memories WHERE id = ?", [memory_id])
+        cur = self.conn.execute(f"SELECT m.*, {KEY_TEXT}, {CONTEXT} FROM memories m {KEYS_JOIN} WHERE m.id = ?",
+                                [memory_id])
         row = cur.fetchone()
-        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+        if row is None:
+            return None
+        out = dict(zip([d[0] for d in cur.description[:-2]], row[:-2]))
+        out["key_text"], out["context"] = row[-2:]
+        return out
 
     # -- erasure ------------------------------------------------------------------------------------------------
     def erase(self, ids: Sequence[int], now: str) -> dict:
@@ -619,7 +635,8 @@ class Store:
         for (cid,) in self.conn.execute("SELECT id FROM chunks WHERE memory_id = ?", [memory_id]).fetchall():
             self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
         self.conn.execute("DELETE FROM chunks WHERE memory_id = ?", [memory_id])
-        self.conn.execute("UPDATE memories SET key_text = ? WHERE id = ?", [key_text, memory_id])
+        self.conn.execute("UPDATE memories SET key_text = CASE WHEN ? = (SELECT text FROM memories_fts WHERE rowid = ?) "
+                          "THEN '' ELSE ? END WHERE id = ?", [key_text, memory_id, key_text, memory_id])
         self.add_vectors(memory_id, vectors)
 
     # -- consolidation ------------------------------------------------------------------------------------------
@@ -728,15 +745,15 @@ class Store:
                 "context", "key_text")
         rows = self.conn.execute(
             "SELECT msg.seq, msg.speaker, msg.text, msg.occurred_at, msg.external_id, m.id, m.occurred_at, "
-            "m.context, m.key_text FROM messages msg JOIN memory_messages mm ON mm.message_id = msg.id "
+            f"{CONTEXT}, {KEY_TEXT} FROM messages msg JOIN memory_messages mm ON mm.message_id = msg.id "
             # Only the memory that is this message (a fact or a merged-into memory also links it)
-            "JOIN memories m ON m.id = mm.memory_id AND m.text = msg.text WHERE msg.source_id = ? ORDER BY msg.seq",
+            f"JOIN memories m ON m.id = mm.memory_id AND m.text = msg.text {KEYS_JOIN} "
+            "WHERE msg.source_id = ? ORDER BY msg.seq",
             [source_id])
         return [dict(zip(cols, r)) for r in rows]
 
     def update_keys(self, memory_id: int, fts_text: str, context: str) -> None:
         """Replace a memory's full-text keys (the FTS table has secure-delete, so the old row's terms go)."""
-        self.conn.execute("UPDATE memories SET context = ? WHERE id = ?", [context, memory_id])
         self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
         self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
                           [memory_id, fts_text, context])
