@@ -194,7 +194,7 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
     return out
 
 
-def cli_recall(db: Path, query: str, runs: int = 5) -> list[float]:
+def cli_recall(db: Path, query: str, runs: int = 9) -> list[float]:
     """Wall times of `memcli recall` after one unmeasured run. An installed memcli has its bytecode compiled
     (pip does it); PYTHONDONTWRITEBYTECODE in the caller's environment would make every run compile memcli's
     modules again (~60 ms here), so it is dropped."""
@@ -211,14 +211,24 @@ def cli_recall(db: Path, query: str, runs: int = 5) -> list[float]:
 
 
 def real_ingest_rate(db: Path, n: int = 400) -> float:
-    """`memcli remember` of n new generated messages with the real model, end to end."""
+    """`memcli remember` of n new generated messages with the real model, end to end, into a copy of `db` (a
+    reused database already holds them: they would be skipped as duplicates)."""
+    import shutil
+
     payload = "\n".join(json.dumps({**m, "id": "real-" + m["id"]}) for m in messages(10**8, n, seed=11))
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "memcli", "--db", str(db), "remember", "--format", "jsonl", "-q", "-"],
-                       input=payload, capture_output=True, text=True)
+    copy = db.with_name(db.stem + "-ingest.db")
+    shutil.copyfile(db, copy)
+    try:
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "memcli", "--db", str(copy), "remember", "--format", "jsonl", "-q",
+                            "-"], input=payload, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t
+    finally:
+        for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+            path.unlink(missing_ok=True)
     if r.returncode:
         raise SystemExit(f"memcli remember failed: {r.stderr.strip()}")
-    return n / (time.perf_counter() - t)
+    return n / elapsed
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -238,3 +238,34 @@ def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
     db = open_database(db_path)
     assert "valid_until" in {r[1] for r in db.conn.execute("PRAGMA table_info(memories)")}
     db.conn.close()
+
+
+def test_float32_vectors_of_an_older_database_become_int8_codes(db_path):
+    """m006: an older database's float32 vec0 table is rebuilt as int8 codes; recall ranks as a new one does."""
+    import numpy as np
+
+    from memcli.storage import open_database
+    from memcli.storage.vector_codec import encode
+
+    texts = ["I adopted a grey cat named Miso", "The deploy key rotates every 90 days", "My sister lives in Porto"]
+    embedder = HashEmbedder()
+    with Memory(db_path, embedder=embedder) as mem:
+        mem.remember([RawInput("arg", t) for t in texts])
+        expected = [[h.id for h in mem.recall(q, touch=False)] for q in ("cat", "deploy key", "sister")]
+        floats = np.stack([embedder.embed_query(t) for t in texts]).astype(np.float32)
+        conn = mem.store.conn
+        conn.execute("DROP TABLE vec_chunks")
+        conn.execute("CREATE VIRTUAL TABLE vec_chunks USING vec0(embedding float[%d] distance_metric=cosine)"
+                     % floats.shape[1])
+        chunk_of = dict(conn.execute("SELECT memory_id, id FROM chunks"))
+        for mid, vec in zip(sorted(chunk_of), floats):
+            conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", [chunk_of[mid], vec.tobytes()])
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_int8_vectors'")
+    db = open_database(db_path)
+    assert "int8[" in db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0]
+    stored = [np.frombuffer(r[0], dtype=np.int8) for r in db.conn.execute(
+        "SELECT embedding FROM vec_chunks ORDER BY rowid")]
+    assert np.array_equal(np.stack(stored), encode(floats))
+    db.conn.close()
+    with Memory(db_path, embedder=embedder) as mem:
+        assert [[h.id for h in mem.recall(q, touch=False)] for q in ("cat", "deploy key", "sister")] == expected

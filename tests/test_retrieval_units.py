@@ -195,3 +195,24 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
             top, score = fast.search(store, vectors[mid], 1)[0]
             assert score == pytest.approx(1.0, abs=1e-5)
             assert top == mid or np.allclose(vectors[top], vectors[mid], atol=1e-5)  # or its exact twin
+
+
+def test_int8_codes_keep_cosine_and_ranking():
+    """Stored vectors are int8 with a per-vector scale: cosine moves by rounding only, zero stays zero."""
+    import numpy as np
+
+    from memcli.storage.vector_codec import as_stored, decode, encode
+
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(500, 384)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    codes = encode(m)
+    assert codes.dtype == np.int8 and np.abs(codes).max() == 127
+    back = decode(codes)
+    assert np.min(np.sum(back * m, axis=1)) > 0.999
+    q = m[0] + 0.5 * m[1]
+    q /= np.linalg.norm(q)
+    scores, stored_scores = m @ q, back @ as_stored(q)
+    assert np.max(np.abs(stored_scores - scores)) < 0.005  # neighbours closer than that may swap places
+    assert set(np.argsort(-stored_scores)[:10]) == set(np.argsort(-scores)[:10])
+    assert not decode(encode(np.zeros(384))).any()

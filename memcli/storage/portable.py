@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import numpy as np
-
+from . import vector_codec
 from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, stored_key_text
 
 SOURCE_COLS = ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
@@ -34,6 +33,8 @@ class Portable:
     def memories(self, with_vectors: bool) -> Iterator[dict]:
         has_vec = self.conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0] > 0
+        dim_row = self.conn.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
+        dim = int(dim_row[0]) if dim_row else 0
         columns = {"key_text": KEY_TEXT, "context": CONTEXT}
         select = ", ".join(columns.get(c, "m." + c) for c in MEMORY_COLS)
         for row in self.conn.execute(f"SELECT {select} FROM memories m {KEYS_JOIN} ORDER BY m.id").fetchall():
@@ -51,9 +52,10 @@ class Portable:
                                         [mid]).fetchone()
             rec["summary_of"] = list(summary) if summary else None
             if with_vectors and has_vec:
-                rec["vectors"] = [np.frombuffer(r[0], dtype=np.float32).tolist() for r in self.conn.execute(
+                blobs = [r[0] for r in self.conn.execute(
                     "SELECT v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id WHERE c.memory_id = ? "
                     "ORDER BY c.seq", [mid])]
+                rec["vectors"] = vector_codec.from_blobs(blobs, dim).tolist()
             yield rec
 
     def find_source(self, src: dict) -> int | None:

@@ -6,11 +6,13 @@ first vector is written (see Store.ensure_embedding_model).
 
 from __future__ import annotations
 
+import re
+
 MIGRATION_SET = "memcli"
 # The names of _migrations(), in order (a test keeps them equal): opening a current database checks these with
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
 MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
-                   "m005_keys_stored_once")
+                   "m005_keys_stored_once", "m006_int8_vectors")
 
 
 def _migrations():
@@ -170,7 +172,34 @@ def _migrations():
             """,
         )
 
+    @migrations()
+    def m006_int8_vectors(db):
+        _requantize_vectors(db.conn)
+
     return migrations
+
+
+def _requantize_vectors(conn) -> None:
+    """float32 vectors become int8 codes (storage/vector_codec.py): a quarter of the size, same ranking."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()
+    found = re.search(r"embedding\s+float\[(\d+)\]", row[0]) if row else None
+    if found is None:
+        return
+    import numpy as np
+
+    from .vector_codec import encode, table_sql
+
+    dim = int(found.group(1))
+    conn.execute("CREATE TEMP TABLE vec_codes(id INTEGER PRIMARY KEY, code BLOB NOT NULL)")
+    cursor = conn.execute("SELECT rowid, embedding FROM vec_chunks")
+    while rows := cursor.fetchmany(4096):
+        codes = encode(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim))
+        conn.executemany("INSERT INTO vec_codes(id, code) VALUES (?, ?)",
+                         [(r[0], code.tobytes()) for r, code in zip(rows, codes)])
+    conn.execute("DROP TABLE vec_chunks")
+    conn.execute(table_sql(dim))
+    conn.execute("INSERT INTO vec_chunks(rowid, embedding) SELECT id, vec_int8(code) FROM temp.vec_codes")
+    conn.execute("DROP TABLE temp.vec_codes")
 
 
 def _run_statements(db, script: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DatabaseError, ModelError
+from . import vector_codec
 from .audit import AuditLog
 
 META_MODEL = "embedding_model"
@@ -181,9 +182,8 @@ class Store:
 
     def _create_vec_table(self, dim: int) -> None:
         # dim is an int from the model, never user text.
-        self.conn.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS vec_chunks USING vec0(embedding float[{int(dim)}] distance_metric=cosine)"
-        )
+        if self._one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
+            self.conn.execute(vector_codec.table_sql(dim))
 
     def reset_vectors(self, model_id: str, dim: int) -> None:
         self.vector_writes += 1
@@ -252,10 +252,8 @@ class Store:
         self.vector_writes += 1
         for seq, vec in enumerate(vectors):
             cur = self.conn.execute("INSERT INTO chunks(memory_id, seq) VALUES (?, ?)", [memory_id, seq])
-            self.conn.execute(
-                "INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)",
-                [cur.lastrowid, np.asarray(vec, dtype=np.float32).tobytes()],
-            )
+            self.conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, vec_int8(?))",
+                              [cur.lastrowid, vector_codec.to_blob(vec)])
 
     def add_tags(self, memory_id: int, tags: Iterable[str]) -> None:
         self.conn.executemany(
@@ -334,14 +332,14 @@ class Store:
         return self._one("PRAGMA data_version")[0], self.vector_writes
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(memory id per chunk, float32 matrix of the chunk vectors), for a resident copy."""
+        """(memory id per chunk, unit float32 rows of the stored chunk vectors), for a resident copy."""
         model = self.embedding_model()
         if model is None:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         owner_of = dict(self.conn.execute("SELECT id, memory_id FROM chunks"))
         rows = self.conn.execute("SELECT rowid, embedding FROM vec_chunks").fetchall()
         owners = np.fromiter((owner_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), model[1])
+        matrix = vector_codec.from_blobs([r[1] for r in rows], model[1])
         return owners, matrix
 
     def search_vectors(self, query: np.ndarray, filters: Filters, limit: int,
@@ -350,15 +348,17 @@ class Store:
         (retrieval.resident.ResidentVectors) answers unfiltered searches from memory, exactly."""
         if self.embedding_model() is None:
             return []
-        qbytes = np.asarray(query, dtype=np.float32).tobytes()
+        query = vector_codec.as_stored(query)
+        qbytes = vector_codec.to_blob(query)
         where, params = filters.sql("m")
         if resident is not None and not filters.narrowing:
             return self._matching(resident.search(self, query, max(limit * 3, limit + 16)), filters)[:limit]
         if filters.narrowing:
             # Exact scan over the filtered set, so selective filters never starve the result list.
             sql = (
-                "SELECT c.memory_id, min(vec_distance_cosine(v.embedding, ?)) AS d FROM vec_chunks v "
-                "JOIN chunks c ON c.id = v.rowid JOIN memories m ON m.id = c.memory_id "
+                # a vec0 column read outside MATCH loses its int8 subtype: vec_int8() restores it
+                "SELECT c.memory_id, min(vec_distance_cosine(vec_int8(v.embedding), vec_int8(?))) AS d "
+                "FROM vec_chunks v JOIN chunks c ON c.id = v.rowid JOIN memories m ON m.id = c.memory_id "
                 f"WHERE {where} GROUP BY c.memory_id ORDER BY d LIMIT ?"
             )
             rows = self.conn.execute(sql, [qbytes, *params, limit]).fetchall()
@@ -366,7 +366,7 @@ class Store:
             k = max(limit * 3, limit + 16)
             sql = (
                 "SELECT c.memory_id, min(knn.distance) AS d FROM "
-                "(SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH ? AND k = ?) knn "
+                "(SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH vec_int8(?) AND k = ?) knn "
                 "JOIN chunks c ON c.id = knn.rowid JOIN memories m ON m.id = c.memory_id "
                 f"WHERE {where} GROUP BY c.memory_id ORDER BY d LIMIT ?"
             )
@@ -575,10 +575,8 @@ class Store:
         doomed_list = sorted(doomed)
         message_ids: set[int] = set()
         source_ids: set[int] = set()
-        model = self.embedding_model()
-        # sqlite-vec 0.1.9 clears a deleted vector's bytes itself (checked by the raw-bytes test); overwriting
-        # with zeros first keeps that guarantee if a version only flags the slot.
-        zero = np.zeros(model[1], dtype=np.float32).tobytes() if model else None
+        # sqlite-vec clears a deleted vector's bytes itself (tests/test_forget.py checks the raw file). Zeroing
+        # first was a second guard while vectors were float32; sqlite-vec 0.1.9 cannot UPDATE an int8 vector.
         for part in _parts(doomed_list):
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
@@ -586,7 +584,7 @@ class Store:
                 f"ON msg.id = mm.message_id WHERE mm.memory_id IN ({marks})", part).fetchall()
             message_ids.update(r[0] for r in rows)
             source_ids.update(r[1] for r in rows)
-            self._drop_search_keys(part, zero)
+            self._drop_search_keys(part)
             self.conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)  # cascades tags, links
         # Their messages go too, unless a surviving memory is that very message (same text): a merged duplicate's
         # message is also linked to the memory it was merged into, and a fact links its evidence, but neither
@@ -611,21 +609,20 @@ class Store:
         # A derived memory that also rests on survivors (a day summary, a profile) may quote the forgotten text:
         # its text and search keys go now; the row stays, marked stale, so the next consolidate rebuilds it.
         for part in _parts(sorted(stale)):
-            self._drop_search_keys(part, zero)
+            self._drop_search_keys(part)
             self.conn.execute(f"UPDATE memories SET stale = 1, text = '', key_text = '', context = '' "
                               f"WHERE id IN ({','.join('?' * len(part))})", part)
         return {"derived_deleted": derived_deleted, "derived_stale": sorted(stale),
                 "sources_deleted": sources_deleted, "sources_redacted": sources_redacted,
                 "erased_ids": doomed_list}
 
-    def _drop_search_keys(self, ids: Sequence[int], zero: bytes | None) -> None:
-        """Remove memories' vectors (zeroed first) and full-text rows."""
+    def _drop_search_keys(self, ids: Sequence[int]) -> None:
+        """Remove memories' vectors and full-text rows."""
         marks = ",".join("?" * len(ids))
         chunk_ids = [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE memory_id IN ({marks})", ids)]
-        if zero is not None and chunk_ids:
+        if chunk_ids and self.embedding_model() is not None:
             self.vector_writes += 1
             for cid in chunk_ids:
-                self.conn.execute("UPDATE vec_chunks SET embedding = ? WHERE rowid = ?", [zero, cid])
                 self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
         self.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks})", ids)
         self.conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", ids)
@@ -635,8 +632,9 @@ class Store:
         for (cid,) in self.conn.execute("SELECT id FROM chunks WHERE memory_id = ?", [memory_id]).fetchall():
             self.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
         self.conn.execute("DELETE FROM chunks WHERE memory_id = ?", [memory_id])
-        self.conn.execute("UPDATE memories SET key_text = CASE WHEN ? = (SELECT text FROM memories_fts WHERE rowid = ?) "
-                          "THEN '' ELSE ? END WHERE id = ?", [key_text, memory_id, key_text, memory_id])
+        fts_text = self._one("SELECT text FROM memories_fts WHERE rowid = ?", [memory_id])
+        self.conn.execute("UPDATE memories SET key_text = ? WHERE id = ?",
+                          [stored_key_text(key_text, fts_text[0] if fts_text else ""), memory_id])
         self.add_vectors(memory_id, vectors)
 
     # -- consolidation ------------------------------------------------------------------------------------------
@@ -659,11 +657,12 @@ class Store:
     def memory_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """First-chunk vector of each memory (enough for near-duplicate and centrality checks)."""
         out = {}
+        model = self.embedding_model()
         for part in _parts(ids):
             for mid, blob in self.conn.execute(
                 "SELECT c.memory_id, v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id "
                 f"WHERE c.seq = 0 AND c.memory_id IN ({','.join('?' * len(part))})", part):
-                out[mid] = np.frombuffer(blob, dtype=np.float32)
+                out[mid] = vector_codec.from_blobs([blob], model[1])[0]
         return out
 
     def merge_into(self, dup_id: int, keep_id: int) -> None:
