@@ -7,8 +7,10 @@ vector writes move Store.vector_writes), so a long-lived process never searches 
 forgotten.
 
 From FAST_FROM rows on, a search first ranks one-bit codes (the sign of each dimension after subtracting the
-corpus mean: 48 bytes for MiniLM's 384 floats) by Hamming distance, then re-ranks a shortlist with the exact float32
-cosine. Every score returned is the exact cosine; only a row the codes rank outside the shortlist can be missed.
+corpus mean: 48 bytes for MiniLM's 384 dimensions) by Hamming distance, then re-ranks a shortlist with the exact
+cosine of the stored vectors (int8 codes decoded to unit float32 rows, storage/vector_codec.py: the numbers sqlite-vec
+scores with). Every score returned is that exact cosine; only a row the codes rank outside the shortlist can be
+missed.
 bench/scale.py measures the loss against the exact product in the same run, and bench/binary_loss.py on real
 MiniLM vectors and questions.
 """
