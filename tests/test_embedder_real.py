@@ -50,18 +50,20 @@ def test_long_text_is_split_into_windows_not_cut(real_embedder):
 
 
 def test_short_and_long_texts_get_the_vectors_one_full_size_context_gives(real_embedder):
-    """Short texts are embedded in a 128-token context, longer ones in the 256-token one; mixed in one batch,
-    each text must get the vector a single 256-token context gives it."""
+    """Each text goes to the smallest context it fits (64, 128 or 256 tokens); mixed in one batch, each must get
+    the vector a single 256-token context gives it."""
     from memcli.models.embedder import LlamaEmbedder
 
-    one_context = LlamaEmbedder(real_embedder.path, short_ctx=256)
-    medium = " ".join(["We walked along the river and talked about the garden, the bikes and the weather."] * 8)
-    texts = [SENTENCES[0], medium, SENTENCES[1]]
-    assert real_embedder.short_ctx - 2 < len(real_embedder._tokens(medium)) <= real_embedder.window
+    one_context = LlamaEmbedder(real_embedder.path, contexts=())
+    assert one_context.sizes == [256]
+    sentence = "We walked along the river and talked about the garden, the bikes and the weather."
+    texts = [SENTENCES[0], " ".join([sentence] * 8), " ".join([sentence] * 4), SENTENCES[1]]
+    lengths = [len(real_embedder._tokens(t)) for t in texts]
+    assert lengths[0] <= 62 and 62 < lengths[2] <= 126 < lengths[1] <= real_embedder.window
     got = np.stack([v[0] for v in real_embedder.embed_chunks(texts)])
     want = np.stack([v[0] for v in one_context.embed_chunks(texts)])
     assert np.allclose(got, want, atol=1e-4)
-    assert real_embedder._long is not None and real_embedder._long is not real_embedder._llm
+    assert sorted(real_embedder._contexts) == [64, 128, 256]
 
 
 def test_prepared_model_is_verified_and_corruption_is_detected(tmp_path, monkeypatch, real_embedder):
