@@ -42,6 +42,8 @@ D = date
     ("in the past 2 weeks", [(D(2024, 2, 29), D(2024, 3, 15))]),
     ("on Friday", [(D(2024, 3, 8), D(2024, 3, 9))]),
     ("on Thursday", [(D(2024, 3, 14), D(2024, 3, 15))]),  # today is one
+    ("last Thursday", [(D(2024, 3, 7), D(2024, 3, 8))]),  # ... but not the last one
+    ("last Friday", [(D(2024, 3, 8), D(2024, 3, 9))]),
     ("since March", [(D(2024, 3, 1), None)]),
     ("last December", [(D(2023, 12, 1), D(2024, 1, 1))]),
 ])
@@ -108,7 +110,12 @@ def test_named_speaker_is_loose_about_spelling_but_not_ambiguous():
     assert named_speaker("When did Muhammad cancel plans?", speakers) is None  # 3 edits: too far
     assert named_speaker("How did Fahim and Muhhamed meet?", speakers) is None  # both: no preference
     assert named_speaker("What is the weather?", speakers) is None
-    assert named_speaker("Did Kahn go?", ["Al"]) is None  # parts under 3 letters never match
+    assert named_speaker("Did Kahn go?", ["Al"]) is None
+    # two-letter names only as written, and never a common word; one letter never
+    assert named_speaker("What did Bo buy in Porto?", ["Ana", "Bo"]) == "Bo"
+    assert named_speaker("what did bo buy?", ["Ana", "Bo"]) is None
+    assert named_speaker("So what did Ana buy?", ["So", "Ana"]) == "Ana"
+    assert named_speaker("Ok, where is A going?", ["A", "Ok"]) is None
 
 
 def test_length_factor_only_favours_long_memories_and_is_capped():

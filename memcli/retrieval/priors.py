@@ -16,7 +16,11 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from .fts_query import STOP_WORDS
+
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Two-letter words a question may capitalise that STOP_WORDS lacks: never read as a speaker's name.
+_SHORT_WORDS = frozenset("ok hi oh ah eh uh um yo ya ye go us tv pm id ex ma pa la lo".split())
 DAY_SECONDS = 86400.0
 
 
@@ -35,10 +39,13 @@ def _edit_distance(a: str, b: str, cap: int) -> int:
 
 
 def _names_word(name_part: str, word: str) -> bool:
-    """Names under 3 letters never match ('A' and 'B' as speakers would match every article); 5+ letters match
-    within 2 edits."""
+    """Case-blind; 5+ letters match within 2 edits. Two-letter names ('Bo', 'Li') match only as written, with
+    their capital, and never when they are a common word ('Do', 'So', 'My'); one letter never ('A' and 'B' as
+    speakers would match every article)."""
     if len(name_part) < 3:
-        return False
+        return (len(name_part) == 2 and word == name_part and name_part[0].isupper()
+                and name_part.lower() not in STOP_WORDS and name_part.lower() not in _SHORT_WORDS)
+    name_part, word = name_part.lower(), word.lower()
     if word == name_part:
         return True
     return len(word) >= 5 and len(name_part) >= 5 and _edit_distance(word, name_part, 2) <= 2
@@ -46,10 +53,10 @@ def _names_word(name_part: str, word: str) -> bool:
 
 def named_speaker(question: str, speakers: Iterable[str]) -> str | None:
     """The one speaker the question names, or None when it names none or several."""
-    words = [w.lower() for w in _WORD.findall(question)]
+    words = _WORD.findall(question)
     named = []
     for speaker in {s for s in speakers if s}:
-        parts = [p.lower() for p in _WORD.findall(speaker)]
+        parts = _WORD.findall(speaker)
         if any(_names_word(p, w) for p in parts for w in words):
             named.append(speaker)
     return named[0] if len(named) == 1 else None

@@ -249,7 +249,8 @@ def _relative(r: _Reader) -> None:
     r.take_span(r"\blast\s+year\b", lambda m: (date(today.year - 1, 1, 1), date(today.year, 1, 1)))
     r.take_span(r"\bthis\s+year\b", lambda m: (date(today.year, 1, 1), date(today.year + 1, 1, 1)))
     weekdays = "|".join(_WEEKDAYS)
-    r.take_span(rf"\b(?:on|last|this|past)\s+({weekdays})\b", lambda m: _weekday(today, m.group(1)))
+    r.take_span(rf"\b(on|last|this|past)\s+({weekdays})\b",
+                lambda m: _weekday(today, m.group(2), before_today=m.group(1) in ("last", "past")))
 
 
 _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -274,8 +275,9 @@ def _ago(today: date, n: str, unit: str) -> Span:
     return date(today.year - k, 1, 1), date(today.year - k + 1, 1, 1)
 
 
-def _weekday(today: date, name: str) -> Span:
-    """The most recent such day, today included: memories are about the past."""
-    back = (today.weekday() - _WEEKDAYS.index(name)) % 7
+def _weekday(today: date, name: str, before_today: bool = False) -> Span:
+    """The most recent such day ('on Friday' on a Friday is today; 'last Friday' then is a week ago): memories
+    are about the past."""
+    back = (today.weekday() - _WEEKDAYS.index(name)) % 7 or (7 if before_today else 0)
     d = today - timedelta(days=back)
     return d, d + timedelta(days=1)
