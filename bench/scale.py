@@ -1,7 +1,7 @@
 """How memcli's cost grows with the corpus: 10k, 100k (and, opt-in, 1M) synthetic memories.
 
     python bench/scale.py                                  # 10k and 100k, about 3 minutes on 2 cores
-    python bench/scale.py --sizes 10000,100000,1000000     # add 1M (about 21 minutes, ~5 GB of disk)
+    python bench/scale.py --sizes 10000,100000,1000000     # add 1M (about 16 minutes, ~3 GB of disk)
     python bench/scale.py --plot bench/scale.png           # also draw the plot (pip install matplotlib)
     python bench/scale.py --workdir DIR [--reuse]          # keep the databases; --reuse searches them again
 
