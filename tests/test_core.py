@@ -209,7 +209,7 @@ def test_migration_names_constant_matches_the_migrations(db_path):
 
 
 def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
-    """Before m005 every memory held its context and embedding key beside the identical FTS row; the migration
+    """Before m006 every memory held its context and embedding key beside the identical FTS row; the migration
     drops the copies, and everything that reads them (audit, export, re-embedding) still sees the same text."""
     from memcli.storage import open_database
     from memcli.storage.portable import Portable
@@ -226,7 +226,7 @@ def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
         mem.store.conn.execute("UPDATE memories SET key_text = (SELECT text FROM memories_fts f WHERE f.rowid = "
                                "memories.id), context = (SELECT context FROM memories_fts f WHERE f.rowid = "
                                "memories.id)")
-        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_keys_stored_once'")
+        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_keys_stored_once'")
     db = open_database(db_path)
     assert db.conn.execute("SELECT key_text, context FROM memories").fetchall() == [("", "")] * 3
     db.conn.close()
@@ -241,7 +241,7 @@ def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
 
 
 def test_float32_vectors_of_an_older_database_become_int8_codes(db_path):
-    """m006: an older database's float32 vec0 table is rebuilt as int8 codes; recall ranks as a new one does."""
+    """m005: an older database's float32 vec0 table is rebuilt as int8 codes; recall ranks as a new one does."""
     import numpy as np
 
     from memcli.storage import open_database
@@ -260,7 +260,7 @@ def test_float32_vectors_of_an_older_database_become_int8_codes(db_path):
         chunk_of = dict(conn.execute("SELECT memory_id, id FROM chunks"))
         for mid, vec in zip(sorted(chunk_of), floats):
             conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, ?)", [chunk_of[mid], vec.tobytes()])
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_int8_vectors'")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_int8_vectors'")
     db = open_database(db_path)
     assert "int8[" in db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0]
     stored = [np.frombuffer(r[0], dtype=np.int8) for r in db.conn.execute(

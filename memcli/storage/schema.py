@@ -12,7 +12,7 @@ MIGRATION_SET = "memcli"
 # The names of _migrations(), in order (a test keeps them equal): opening a current database checks these with
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
 MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
-                   "m005_keys_stored_once", "m006_int8_vectors")
+                   "m005_int8_vectors", "m006_keys_stored_once")
 
 
 def _migrations():
@@ -161,7 +161,13 @@ def _migrations():
         )
 
     @migrations()
-    def m005_keys_stored_once(db):
+    def m005_int8_vectors(db):
+        # Before m006: after a large UPDATE in the same transaction, sqlite-vec's full scan ran 15x slower
+        # (16 s instead of 1 s for 100k vectors).
+        _requantize_vectors(db.conn)
+
+    @migrations()
+    def m006_keys_stored_once(db):
         # The FTS row already holds the message text and its context; storage/store.py KEY_TEXT reads them back.
         _run_statements(
             db,
@@ -171,10 +177,6 @@ def _migrations():
             UPDATE memories SET context = '' WHERE context != '';
             """,
         )
-
-    @migrations()
-    def m006_int8_vectors(db):
-        _requantize_vectors(db.conn)
 
     return migrations
 

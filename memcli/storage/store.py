@@ -17,7 +17,7 @@ META_MODEL = "embedding_model"
 FTS_SLACK = 32  # extra FTS rows fetched so a few inactive memories among the top ones cost no second query
 META_DIM = "embedding_dim"
 # A memory's full-text keys live once, in its FTS row: memories.context is left '' and memories.key_text is ''
-# when the embedding key is the FTS message text (the usual case). They were stored twice, ~700 B a memory (m005).
+# when the embedding key is the FTS message text (the usual case). They were stored twice, ~700 B a memory (m006).
 KEYS_JOIN = "LEFT JOIN memories_fts f ON f.rowid = m.id"
 KEY_TEXT = "CASE WHEN m.key_text = '' THEN coalesce(f.text, '') ELSE m.key_text END AS key_text"
 CONTEXT = "coalesce(f.context, '') AS context"
