@@ -141,7 +141,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             if self._db is None:
                 from .storage import open_database
 
-                self._db = open_database(self.db_path or ":memory:", create=self._create)
+                self._db = open_database(self.db_path or ":memory:", create=self._create, notice=self._progress)
             self._store = Store(self._db)
             self.plugins.hook.on_connect(conn=self._db.conn)
         return self._store

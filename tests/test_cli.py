@@ -241,3 +241,19 @@ def test_config_commands(cli, tmp_path):
     assert cli("config", "set", "colour", "blue").exit_code == 1
     assert cli("config", "set", "generator", "default").exit_code == 0
     assert json.loads(cli("config", "list", "--json").stdout) == {}
+
+
+def test_an_older_database_is_upgraded_with_a_notice_once(cli, tmp_path):
+    """A schema upgrade of a filled database can take a minute per million memories: say so, on stderr only."""
+    import sqlean
+
+    assert cli("remember", "My sister Ana lives in Porto").exit_code == 0
+    conn = sqlean.connect(str(tmp_path / "cli.db"))
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_keys_stored_once'")
+    conn.commit()
+    conn.close()
+    r = cli("recall", "where does my sister live", "--json")
+    assert r.exit_code == 0 and "upgrading the database" in r.stderr
+    assert json.loads(r.stdout)[0]["text"] == "My sister Ana lives in Porto"
+    again = cli("recall", "where does my sister live", "--json")
+    assert "upgrading" not in again.stderr

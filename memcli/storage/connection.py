@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DatabaseError, ExtensionError
@@ -107,9 +108,10 @@ class Handle:
         self.conn = conn
 
 
-def open_database(path: str | Path, *, create: bool = True):
+def open_database(path: str | Path, *, create: bool = True, notice: Callable[[str], None] | None = None):
     """A migrated database handle. Refuses SQLite files that memcli did not create. sqlite-utils is imported only
-    when a migration is pending."""
+    when a migration is pending. `notice` hears about an upgrade of a database that already holds memories (it can
+    take a minute per million of them), so a command does not sit silent."""
     from .schema import is_foreign_database, needs_migration
 
     conn = connect(path, create=create)
@@ -130,8 +132,11 @@ def open_database(path: str | Path, *, create: bool = True):
         if pending:
             import sqlite_utils
 
-            from .schema import apply_migrations
+            from .schema import apply_migrations, holds_memories
 
+            if notice is not None and holds_memories(conn):
+                notice("upgrading the database to this version of memcli (once; about a minute per million "
+                       "memories)")
             apply_migrations(sqlite_utils.Database(conn))
     except Exception as exc:
         conn.close()

@@ -238,6 +238,13 @@ def _tables(conn) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
+def holds_memories(conn) -> bool:
+    """A database some earlier memcli filled (not a new, empty one)."""
+    if "memories" not in _tables(conn):
+        return False
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM memories)").fetchone()[0] == 1
+
+
 def is_foreign_database(conn) -> bool:
     """A non-empty SQLite file without memcli's migration records was made by something else."""
     tables = _tables(conn)
