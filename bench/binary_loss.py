@@ -12,7 +12,6 @@ Skips cleanly (exit 0) when the data directory is absent.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,14 +20,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import DEFAULT_DATA, chat_files, load_chat  # noqa: E402
+from realtalk import bench_parser, chat_files, load_chat  # noqa: E402
 
 from memcli.retrieval.resident import binary_codes, hamming, nearest_rows, shortlist_size  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap = bench_parser(__doc__)
     args = ap.parse_args(argv)
     files = chat_files(args.data)
     if files is None:

@@ -12,7 +12,6 @@ the summaries row measures coverage that way, not a like-for-like ranking gain.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -22,15 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import DEFAULT_DATA, KS, load_chat, score  # noqa: E402
+from realtalk import KS, bench_parser, load_chat, score  # noqa: E402
 
 from memcli.core import Memory, RawInput  # noqa: E402
 from memcli.storage.store import Filters  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap = bench_parser(__doc__)
     ap.add_argument("--chat", default="Chat_1_Emi_Elise.json")
     ap.add_argument("--messages", type=int, default=160)
     args = ap.parse_args(argv)

@@ -8,7 +8,6 @@ Prints one line per combination, sorted by R@10 + R@25. Used to choose RecallOpt
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import tempfile
@@ -19,15 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import DEFAULT_DATA, HOLDOUT, chat_files, load_chat, run_memcli, score  # noqa: E402
+from realtalk import HOLDOUT, bench_parser, chat_files, load_chat, run_memcli, score  # noqa: E402
 
 from memcli.core import RecallOptions  # noqa: E402
 from memcli.ingest.keys import KeyOptions  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap = bench_parser(__doc__)
     args = ap.parse_args(argv)
     files = chat_files(args.data)
     if files is None:

@@ -33,6 +33,13 @@ HOLDOUT = ("Chat_9_Fahim_Akib.json", "Chat_10_Fahim_Muhhamed.json")
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtalk"
 
 
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The REALTALK benches' command line: their docstring as help, and --data."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    return ap
+
+
 def chat_files(data: Path) -> list[Path] | None:
     """The chats in `data` in chat-number order, or None (after printing SKIP) when the directory is absent."""
     if not data.is_dir():
@@ -125,8 +132,7 @@ def fmt_table(rows):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap = bench_parser(__doc__)
     ap.add_argument("--split", choices=("all", "tune", "holdout"), default="all")
     ap.add_argument("--ablation", action="store_true", help="also run key and fusion variants")
     ap.add_argument("--chats", type=int, default=0, help="only the first N chats (quick runs)")

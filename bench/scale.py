@@ -197,7 +197,7 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
 def cli_recall(db: Path, query: str, runs: int = 9) -> list[float]:
     """Wall times of `memcli recall` after one unmeasured run. An installed memcli has its bytecode compiled
     (pip does it); PYTHONDONTWRITEBYTECODE in the caller's environment would make every run compile memcli's
-    modules again (~60 ms here), so it is dropped."""
+    modules again (67 ms in compile() in one profiled run here), so it is dropped."""
     env = {k: v for k, v in os.environ.items() if k not in ("MEMCLI_EMBEDDER", "PYTHONDONTWRITEBYTECODE")}
     walls = []
     for _ in range(runs + 1):

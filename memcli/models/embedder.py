@@ -148,7 +148,8 @@ class LlamaEmbedder(Embedder):
         texts = [t if t.strip() else " " for t in texts]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # the smallest context with room for the text plus [CLS] and [SEP]; the largest takes the rest
-        size_of = [next((n for n in self.sizes if len(self._tokens(t)) <= n - 2), self.sizes[-1]) for t in texts]
+        lengths = [len(self._tokens(t)) for t in texts]
+        size_of = [next((n for n in self.sizes if length <= n - 2), self.sizes[-1]) for length in lengths]
         for size in self.sizes:
             rows = [i for i, n in enumerate(size_of) if n == size]
             if not rows:

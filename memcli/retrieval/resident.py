@@ -25,8 +25,9 @@ SHORTLIST_PER_ROOT = 32  # shortlist = 32 × sqrt(rows): 10,119 at 100k, 32,000 
 
 def shortlist_size(n_rows: int, wanted: int) -> int:
     """How many rows the Hamming stage passes to the float re-rank. It must grow with the corpus (the codes' ranking
-    error does), but more slowly. Measured on bench/scale.py's databases and 100 questions (recall@10 against exact,
-    a one-off script; numbers in the README): 12 × sqrt lost 0.4 points at 100k and 1.5 at 1M; 24 × sqrt 0.0 and
+    error does), but more slowly. Measured on bench/scale.py's databases and 100 questions, with float32 vectors
+    (recall@10 against exact, a one-off script; numbers in the README; with int8 vectors 32 × sqrt gives 1.000 at
+    100k and 0.995 at 1M): 12 × sqrt lost 0.4 points at 100k and 1.5 at 1M; 24 × sqrt 0.0 and
     0.7; 32 × sqrt 0.0 and 0.4. On real MiniLM vectors (bench/binary_loss.py) the same shares of the corpus lose
     at most half a point."""
     return min(n_rows, max(8 * wanted, int(SHORTLIST_PER_ROOT * n_rows ** 0.5)))

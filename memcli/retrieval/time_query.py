@@ -1,7 +1,7 @@
 """Dates named in a question ('on 17.01.2024', 'in May', 'last week', 'before Christmas') as time spans.
 
-Recall uses the spans to favour memories whose event time falls inside them (a boost and an extra ranked list,
-never a hard filter: the words may name the event rather than when it was told). Relative phrases are taken
+Recall uses the spans to favour memories whose event time falls inside or near them (a multiplicative boost,
+retrieval/priors.py TimeProximity, never a hard filter: the words may name the event rather than when it was told). Relative phrases are taken
 relative to `now`; a month or holiday without a year matches it in every year, because a question about
 "January" in a years-long history rarely means one particular January and the content score decides among them.
 English only; anything not recognised is simply not a time phrase.

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from . import vector_codec
-from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, stored_key_text
+from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, META_DIM, stored_key_text
 
 SOURCE_COLS = ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
                "redacted_at")
@@ -33,7 +33,7 @@ class Portable:
     def memories(self, with_vectors: bool) -> Iterator[dict]:
         has_vec = self.conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'").fetchone()[0] > 0
-        dim_row = self.conn.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
+        dim_row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [META_DIM]).fetchone()
         dim = int(dim_row[0]) if dim_row else 0
         columns = {"key_text": KEY_TEXT, "context": CONTEXT}
         select = ", ".join(columns.get(c, "m." + c) for c in MEMORY_COLS)
