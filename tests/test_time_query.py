@@ -4,11 +4,13 @@ import json
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memcli.core import Memory, RawInput
 from memcli.models.hashing import HashEmbedder
 from memcli.retrieval.priors import TimeProximity, length_factor, named_speaker
-from memcli.retrieval.time_query import parse_time_query
+from memcli.retrieval.time_query import _parse, could_name_a_date, parse_time_query
 
 NOW = date(2024, 3, 14)  # a Thursday
 D = date
@@ -156,3 +158,24 @@ def test_a_query_with_an_impossible_date_still_recalls(tmp_path):
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("n", "the boiler was serviced")])
         assert mem.recall("boiler serviced 99999999 days ago", touch=False)[0].text == "the boiler was serviced"
+
+
+POSITIVE = ["How many hours of lessons did Paola have on 17.01.2024?", "What happened on 2024-01-17?",
+            "and on 01/17/2024", "caught a cold in 2024", "3 days ago", "in the past 2 weeks", "on Friday",
+            "Christmas 2023", "after celebrating New Year", "May the 5th", "Valentine's", "last night"]
+
+
+@pytest.mark.parametrize("question", POSITIVE)
+def test_every_date_phrase_passes_the_cheap_check(question):
+    """The check that spares most questions the date patterns must let every date phrase through."""
+    assert parse_time_query(question, NOW)  # the phrase is a date ...
+    assert could_name_a_date(question)  # ... so the cheap check has to let it through
+
+
+@given(st.lists(st.sampled_from(
+    ["2", "17", "2024", "1999", "3.5", "01", ".", "/", "-", " ", "on", "in", "the", "of", "ago", "past", "last",
+     "won", "games", "room", "version", "#", "(", ")", "12:30", "x", "before", "after", "since"]),
+    max_size=12).map("".join))
+def test_text_the_cheap_check_turns_away_holds_no_date(text):
+    if not could_name_a_date(text):
+        assert not _parse(text, NOW)
