@@ -80,7 +80,8 @@ class PipelineMixin:
             # Counts and ids only: generated text can echo user text, and the log must survive a forget.
             store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="extract",
                                memory_ids=[r["id"] for r in episodic] + result.accepted,
-                               detail={"generator": self.generator.model_id, "proposed": result.proposed,
+                               detail={"generator": None if self._generator is None  # nothing to read: not loaded
+                                       else self._generator.model_id, "proposed": result.proposed,
                                        "accepted": len(result.accepted), "rejected": result.rejected,
                                        "reasons": result.reasons})
         return result

@@ -142,8 +142,10 @@ def test_source_text_goes_with_its_last_memory(populated):
     res = mem.remember([RawInput("chat", "Ana: first line here\nBo: second line there")])
     src = res.sources[0]
     mem.forget([res.created[0]])
-    raw, redacted = mem.store.conn.execute("SELECT raw, redacted_at FROM sources WHERE id = ?", [src]).fetchone()
+    raw, redacted, n = mem.store.conn.execute("SELECT raw, redacted_at, n_messages FROM sources WHERE id = ?",
+                                              [src]).fetchone()
     assert raw == "" and redacted is not None
+    assert n == 1  # the count follows the messages that survive (it said 2 after a forget)
     mem.forget([res.created[1]])
     assert mem.store.conn.execute("SELECT count(*) FROM sources WHERE id = ?", [src]).fetchone()[0] == 0
     assert mem.store.conn.execute("SELECT count(*) FROM messages WHERE source_id = ?", [src]).fetchone()[0] == 0

@@ -137,3 +137,10 @@ def test_cli_ask_extract_and_models(cli, tmp_path):
 def test_hf_spec_for_the_embedder_fails_cleanly_offline(cli):
     r = cli("--embedder", "hf:someone/some-repo/model.gguf", "remember", "hello")
     assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and "hf:someone" in r.stderr
+
+
+def test_extraction_with_nothing_to_read_does_not_load_the_generator(db_path):
+    """Loading gemma takes seconds and 250 MB: a run with no episodic memory must not pay it to log a name."""
+    with Memory(db_path, embedder=HashEmbedder(), generator_spec="no-such-model") as mem:
+        assert mem.extract_facts([]).proposed == 0
+        assert mem.audit_log(op="extract")[0].detail["generator"] is None

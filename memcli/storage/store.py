@@ -603,8 +603,9 @@ class Store:
                 sources_deleted.append(sid)
             else:
                 # The raw input still contains the forgotten messages: drop it; surviving messages keep
-                # their verbatim text in the messages table.
-                self.conn.execute("UPDATE sources SET raw = '', redacted_at = ? WHERE id = ?", [now, sid])
+                # their verbatim text in the messages table, and the count says how many survive.
+                self.conn.execute("UPDATE sources SET raw = '', redacted_at = ?, n_messages = ? WHERE id = ?",
+                                  [now, left, sid])
                 sources_redacted.append(sid)
         # A derived memory that also rests on survivors (a day summary, a profile) may quote the forgotten text:
         # its text and search keys go now; the row stays, marked stale, so the next consolidate rebuilds it.
