@@ -159,7 +159,7 @@ def consolidate(
       memcli consolidate --dry-run
       memcli consolidate --cron-line
     """
-    from ..consolidate import cron_line
+    from ..cron import cron_line
 
     out = Output(json_out, quiet)
     if print_cron or install_cron:
