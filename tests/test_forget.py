@@ -252,3 +252,33 @@ def test_forget_after_import_of_an_already_stored_memory(tmp_path):
         b.forget([mid])
         assert b.recall("umbrella")[0].text == "bring the umbrella"
     assert SECRET.encode() not in file_bytes(tmp_path / "b.db")
+
+
+def test_forget_rebuilds_neighbours_context_from_their_own_source_after_a_merge(db_path):
+    """Consolidate merges an exact duplicate told on another day into the older memory, which then also links the
+    duplicate's message. A forget in the duplicate's chat must not give the older memory that chat's context (nor
+    list the message twice in a neighbour's context)."""
+    def chat(rows):
+        return "\n".join(json.dumps(r) for r in rows)
+
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        first = mem.remember([RawInput("s1", chat([
+            {"id": "k1", "speaker": "Bo", "text": "garden party plans", "timestamp": "2024-01-01T10:00:00Z"},
+            {"id": "k2", "speaker": "Ana", "text": "see you soon", "timestamp": "2024-01-01T10:01:00Z"}]))],
+            fmt="jsonl").created
+        second = mem.remember([RawInput("s2", chat([
+            {"id": "x1", "speaker": "Bo", "text": "my pin is 4417", "timestamp": "2024-02-01T10:00:00Z"},
+            {"id": "x2", "speaker": "Bo", "text": "weather is bad", "timestamp": "2024-02-01T10:00:30Z"},
+            {"id": "x3", "speaker": "Ana", "text": "see you soon", "timestamp": "2024-02-01T10:01:00Z"}]))],
+            fmt="jsonl").created
+        assert mem.consolidate()["merged"] == [{"merged": second[2], "into": first[1]}]
+
+        def context(mid):
+            return mem.store.conn.execute("SELECT context FROM memories_fts WHERE rowid = ?", [mid]).fetchone()[0]
+
+        kept_before = context(first[1])
+        mem.forget([second[0]])
+        assert context(first[1]) == kept_before  # still its own chat's neighbours
+        assert "garden party plans" in context(first[1]) and "weather is bad" not in context(first[1])
+        assert context(second[1]).count("see you soon") == 1
+        assert "4417" not in context(second[1])

@@ -746,9 +746,12 @@ class Store:
         rows = self.conn.execute(
             "SELECT msg.seq, msg.speaker, msg.text, msg.occurred_at, msg.external_id, m.id, m.occurred_at, "
             f"{CONTEXT}, {KEY_TEXT} FROM messages msg JOIN memory_messages mm ON mm.message_id = msg.id "
-            # Only the memory that is this message (a fact or a merged-into memory also links it)
+            # Only the memory that is this message. A fact links its evidence, and a memory that a duplicate was
+            # merged into links the duplicate's message too (same text, another source): neither is this message.
             f"JOIN memories m ON m.id = mm.memory_id AND m.text = msg.text {KEYS_JOIN} "
-            "WHERE msg.source_id = ? ORDER BY msg.seq",
+            "WHERE msg.source_id = ? AND NOT EXISTS (SELECT 1 FROM memory_links l JOIN memory_messages dup "
+            "ON dup.memory_id = l.memory_id WHERE l.relation = 'merged_into' AND l.target_id = m.id "
+            "AND dup.message_id = msg.id) ORDER BY msg.seq",
             [source_id])
         return [dict(zip(cols, r)) for r in rows]
 
