@@ -510,7 +510,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         when = None
         if opts.time_boost:
             tq = parse_time_query(query, now_utc())
-            years = [int(r[2][:4]) for r in rows.values() if r[2]]
+            # 1..9998: a yearless day is expanded over these years, and a span may end in the next year
+            years = [min(max(int(r[2][:4]), 1), 9998) for r in rows.values() if r[2] and r[2][:4].isdigit()]
             if tq and years:
                 when = TimeProximity(tq.iso_spans(min(years), max(years)), opts.time_boost, opts.time_pad_days)
         for f in fused:

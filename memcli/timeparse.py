@@ -35,7 +35,9 @@ def now_utc() -> datetime:
 def to_iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dt = dt.astimezone(timezone.utc)
+    # not strftime: its %Y does not zero-pad years before 1000 on Linux ('500-06-01'), which breaks ISO ordering
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
 
 
 def parse_time(value, *, now: datetime | None = None) -> datetime:

@@ -33,6 +33,7 @@ D = date
     ("Christmas 2023", [(D(2023, 12, 24), D(2023, 12, 27))]),
     ("yesterday", [(D(2024, 3, 13), D(2024, 3, 14))]),
     ("last night", [(D(2024, 3, 13), D(2024, 3, 14))]),
+    ("what did she do the day before yesterday?", [(D(2024, 3, 12), D(2024, 3, 13))]),
     ("what did I say today", [(D(2024, 3, 14), D(2024, 3, 15))]),
     ("3 days ago", [(D(2024, 3, 11), D(2024, 3, 12))]),
     ("two weeks ago", [(D(2024, 2, 26), D(2024, 3, 4))]),
@@ -70,7 +71,7 @@ def test_yearless_phrases(question, yearless):
 
 
 @pytest.mark.parametrize("question", [
-    "What may Paola do next?", "I march on", "Who won 2 games?", "version 3.5 of the app", "scored 10.01",
+    "When was the last day of school?", "in the past weeks of training", "What may Paola do next?", "I march on", "Who won 2 games?", "version 3.5 of the app", "scored 10.01",
     "room 2024 keys", "When did Elise play chess?", "what is the date format", "",
     # numbers no calendar holds are not dates (they used to raise OverflowError / ValueError out of recall)
     "99999999 days ago", "5000 years ago", "100000 months ago", "in the past 9999999999 days",
@@ -179,3 +180,13 @@ def test_every_date_phrase_passes_the_cheap_check(question):
 def test_text_the_cheap_check_turns_away_holds_no_date(text):
     if not could_name_a_date(text):
         assert not _parse(text, NOW)
+
+
+@pytest.mark.parametrize("at, question", [("0500-06-01", "what happened in June?"),
+                                          ("9999-12-01", "what happened in December?"),
+                                          ("0500-06-01", "the plan")])
+def test_recall_survives_memories_at_the_ends_of_the_calendar(tmp_path, at, question):
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("note", "the plan for the old fort")], at=at)
+        hits = mem.recall(question)
+        assert hits and hits[0].occurred_at.startswith(at)

@@ -244,14 +244,15 @@ def _relative(r: _Reader) -> None:
     today = r.today
     day = timedelta(days=1)
     r.take_span(r"\b(today|tonight|this\s+(?:morning|afternoon|evening))\b", lambda m: (today, today + day))
+    r.take_span(r"\bthe\s+day\s+before\s+yesterday\b", lambda m: (today - 2 * day, today - day))  # before 'yesterday'
     r.take_span(r"\b(yesterday|last\s+night)\b", lambda m: (today - day, today))
-    r.take_span(r"\bthe\s+day\s+before\s+yesterday\b", lambda m: (today - 2 * day, today - day))
     r.take_span(r"\b(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten)\s+(day|week|month|year)s?\s+ago\b",
            lambda m: _ago(today, m.group(1), m.group(2)))
     r.take_span(r"\b(?:in\s+)?the\s+(?:last|past)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+"
-           r"(day|week|month|year)s\b",
+           r"(day|week|month|year)s\b(?!\s+of\b)",
            lambda m: (today - timedelta(days=_count(m.group(1)) * _UNIT_DAYS[m.group(2)]), today + day))
-    r.take_span(r"\b(?:in\s+)?the\s+(?:last|past)\s+(day|week|month|year)\b",
+    # ... but 'the last day of school' names an event, not a span before today
+    r.take_span(r"\b(?:in\s+)?the\s+(?:last|past)\s+(day|week|month|year)\b(?!\s+of\b)",
            lambda m: (today - timedelta(days=_UNIT_DAYS[m.group(1)]), today + day))
     r.take_span(r"\blast\s+week(?:end)?\b", lambda m: _week_of(today - timedelta(days=7)))
     r.take_span(r"\bthis\s+week\b", lambda m: _week_of(today))
