@@ -19,7 +19,7 @@ from .lifecycle import LifecycleMixin
 from .pipeline import PipelineMixin
 from .transfer import TransferMixin
 from .ingest.keys import KeyOptions, build_keys
-from .ingest.parse import Message, decode, parse
+from .ingest.parse import Message, decode, parse, require_utf8
 from .paths import default_db_path
 from .retrieval.fts_query import or_expression, query_terms
 from .retrieval.fusion import rrf
@@ -228,7 +228,8 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             if isinstance(item.data, Spool):
                 streams.append(self._plan_stream(item.data, fmt, importers))
                 continue
-            text = decode(item.data, item.origin) if isinstance(item.data, bytes) else item.data
+            text = (decode(item.data, item.origin) if isinstance(item.data, bytes)
+                    else require_utf8(item.data, item.origin))
             if not text.strip():
                 raise InputError(f"{item.origin}: input is empty; nothing to remember")
             item_fmt, messages = parse(text, fmt, item.origin, importers)
@@ -421,6 +422,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         used and recent rank above stale ones of equal relevance."""
         if not query or not query.strip():
             raise InputError("empty query")
+        require_utf8(query, "the query")
         if limit < 1:
             raise InputError("--limit must be at least 1")
         filters = filters or Filters()
@@ -573,4 +575,4 @@ def _clean_label(value: str, what: str) -> str:
         raise InputError(f"empty {what}")
     if len(value) > 200 or any(ord(c) < 32 for c in value):
         raise InputError(f"invalid {what} {value[:40]!r}: at most 200 printable characters")
-    return value
+    return require_utf8(value, f"the {what}")

@@ -96,6 +96,11 @@ def test_stored_text_cannot_drive_the_terminal(cli):
         (["remember", "-", "--file", "-"], "twice", "read only once"),
         (["audit", "recall-log", "maybe"], None, "'on' or 'off'"),
         (["completions", "--write", "/dev/null/sub"], None, "cannot write completion scripts"),
+        # a byte that is not UTF-8 on the command line (Python passes it on as a lone surrogate)
+        (["remember", "caf\udce9 notes"], None, "not valid UTF-8"),
+        (["recall", "caf\udce9"], None, "not valid UTF-8"),
+        (["ask", "caf\udce9?"], None, "not valid UTF-8"),
+        (["remember", "a note", "--tag", "caf\udce9"], None, "tag"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_nonzero_exit(cli, args, stdin, message):
@@ -103,6 +108,15 @@ def test_bad_input_is_a_one_line_error_and_nonzero_exit(cli, args, stdin, messag
     assert r.exit_code == 1, r.output
     assert message in r.stderr
     assert r.stderr.startswith("memcli: error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["recall", "note", "--scope", "caf\udce9"], ["forget", "--tag", "caf\udce9"],
+                                  ["recall", "note", "--tag", "caf\udce9"]])
+def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(cli, args):
+    assert cli("remember", "a note").exit_code == 0
+    r = cli(*args)
+    assert r.exit_code == 1 and r.stderr == "memcli: error: an argument is not valid UTF-8\n"
+    assert stored(cli) == 1
 
 
 def test_binary_and_invalid_utf8_stdin_are_refused(cli):

@@ -31,6 +31,13 @@ class MemcliGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("memcli: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except UnicodeEncodeError as exc:
+            if "surrogates" not in exc.reason:
+                raise
+            # A byte that is not UTF-8 in an argument (Python keeps it as a lone surrogate) reached a filter or a
+            # path the core does not check; texts, queries, tags and scopes are refused earlier, by name.
+            typer.echo("memcli: error: an argument is not valid UTF-8", err=True)
+            raise typer.Exit(1) from None
         except BrokenPipeError:
             sys.stderr.close()  # reader went away (e.g. `| head`): not an error worth a traceback
             raise typer.Exit(0) from None

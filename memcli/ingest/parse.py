@@ -54,6 +54,16 @@ def decode(data: bytes, origin: str) -> str:
     return text
 
 
+def require_utf8(text: str, what: str) -> str:
+    """Command-line text can hold bytes that are not UTF-8 (Python keeps them as lone surrogates): refuse them here
+    rather than fail later in hashing, SQLite or the tokenizer."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid UTF-8 (character {exc.start}); nothing done") from None
+    return text
+
+
 def detect_format(text: str, complete: bool = True) -> str:
     """`complete=False`: `text` is only the head of a large input, so a JSON document cannot be parsed whole."""
     stripped = text.lstrip()
