@@ -119,6 +119,16 @@ def test_named_speaker_is_loose_about_spelling_but_not_ambiguous():
     assert named_speaker("what did bo buy?", ["Ana", "Bo"]) is None
     assert named_speaker("So what did Ana buy?", ["So", "Ana"]) == "Ana"
     assert named_speaker("Ok, where is A going?", ["A", "Ok"]) is None
+    # shared name parts and titles: the best-named speaker wins; a tie names nobody
+    assert named_speaker("What did Dr. Smith say?", ["Dr. Smith", "Dr. Jones"]) == "Dr. Smith"
+    assert named_speaker("What did Mr Li say?", ["Mr Li", "Mr Wang"]) == "Mr Li"
+    assert named_speaker("What did Ana Silva say?", ["Ana Silva", "Ana Costa"]) == "Ana Silva"
+    assert named_speaker("What did Ana say?", ["Ana Silva", "Ana Costa"]) is None
+    assert named_speaker("What did Maria say?", ["Maria", "Mario"]) == "Maria"
+    # lowercase look-alikes are words, not misspelt names
+    assert named_speaker("what games did we play?", ["James", "Ana"]) is None
+    assert named_speaker("who said hello first?", ["Bella", "Ana"]) is None
+    assert named_speaker("what did fahim say?", ["Fahim", "Ana"]) == "Fahim"  # but a name typed lowercase counts
 
 
 def test_length_factor_only_favours_long_memories_and_is_capped():

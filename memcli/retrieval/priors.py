@@ -19,8 +19,8 @@ from datetime import datetime
 from .fts_query import STOP_WORDS
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Two-letter words a question may capitalise that STOP_WORDS lacks: never read as a speaker's name.
-_SHORT_WORDS = frozenset("ok hi oh ah eh uh um yo ya ye go us tv pm id ex ma pa la lo".split())
+# Two-letter words and titles a question may capitalise that STOP_WORDS lacks: never read as a name.
+_SHORT_WORDS = frozenset("ok hi oh ah eh uh um yo ya ye go us tv pm id ex ma pa la lo dr mr ms st jr".split())
 DAY_SECONDS = 86400.0
 
 
@@ -38,28 +38,38 @@ def _edit_distance(a: str, b: str, cap: int) -> int:
     return row[-1]
 
 
-def _names_word(name_part: str, word: str) -> bool:
-    """Case-blind; 5+ letters match within 2 edits. Two-letter names ('Bo', 'Li') match only as written, with
-    their capital, and never when they are a common word ('Do', 'So', 'My'); one letter never ('A' and 'B' as
-    speakers would match every article)."""
+def _names_word(name_part: str, word: str) -> int:
+    """How strongly `word` names `name_part`: 2 the same word (case-blind), 1 a likely misspelling, 0 not at all.
+
+    A misspelling ('Muhammad' for 'Muhhamed') counts only when the question capitalises it and both have 5+
+    letters, within 2 edits: lowercase look-alikes are ordinary words ('games' for James, 'hello' for Bella).
+    Two-letter names ('Bo', 'Li') match only as written, with their capital, and never when they are a common
+    word or title ('Do', 'So', 'Dr'); one letter never ('A' and 'B' as speakers would match every article)."""
     if len(name_part) < 3:
-        return (len(name_part) == 2 and word == name_part and name_part[0].isupper()
-                and name_part.lower() not in STOP_WORDS and name_part.lower() not in _SHORT_WORDS)
-    name_part, word = name_part.lower(), word.lower()
-    if word == name_part:
-        return True
-    return len(word) >= 5 and len(name_part) >= 5 and _edit_distance(word, name_part, 2) <= 2
+        return 2 * (len(name_part) == 2 and word == name_part and name_part[0].isupper()
+                    and name_part.lower() not in STOP_WORDS and name_part.lower() not in _SHORT_WORDS)
+    if word.lower() == name_part.lower():
+        return 2 * (word.lower() not in STOP_WORDS)
+    return int(word[:1].isupper() and len(word) >= 5 and len(name_part) >= 5
+               and _edit_distance(word.lower(), name_part.lower(), 2) <= 2)
 
 
 def named_speaker(question: str, speakers: Iterable[str]) -> str | None:
-    """The one speaker the question names, or None when it names none or several."""
+    """The one speaker the question names best, or None when it names none, or several equally.
+
+    Each of a speaker's name parts counts once, by its strongest match: 'Ana Silva' beats 'Ana Costa' in 'What
+    did Ana Silva say?', and 'Maria' spelled right beats 'Mario' one edit away."""
     words = _WORD.findall(question)
-    named = []
+    scored = []
     for speaker in {s for s in speakers if s}:
-        parts = _WORD.findall(speaker)
-        if any(_names_word(p, w) for p in parts for w in words):
-            named.append(speaker)
-    return named[0] if len(named) == 1 else None
+        strengths = [max((_names_word(p, w) for w in words), default=0) for p in set(_WORD.findall(speaker))]
+        score = (sum(x == 2 for x in strengths), sum(x == 1 for x in strengths))
+        if score != (0, 0):
+            scored.append((score, speaker))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    return scored[0][1] if len(scored) == 1 or scored[0][0] > scored[1][0] else None
 
 
 LENGTH_FROM, LENGTH_UP_TO = 60, 240
