@@ -4,9 +4,10 @@
 
 bench/scale.py measures the fast vector path against the exact one at 10k-1M memories, but its vectors are
 synthetic, and synthetic neighbours are easier for one-bit codes than real ones. This embeds every REALTALK message
-('Speaker: text', as memcli keys them) and every question with the default model, pools them (8,944 vectors), and
+('Speaker: text', as memcli keys them) into one pool (8,944 vectors), embeds every question as a query, and
 prints recall@10 and @100 of the shortlist + exact re-rank against the exact product, for shortlists that are the
-same share of the pool as memcli's at 100k and 1M memories, and for the size memcli itself would use here.
+same share of the pool as memcli's at 100k and 1M memories. (At 8,944 vectors memcli itself scores them all:
+the fast path starts at 20,000.)
 Skips cleanly (exit 0) when the data directory is absent.
 """
 
@@ -46,7 +47,6 @@ def main(argv=None) -> int:
     codes = binary_codes(vectors, mean)
     sizes = {f"memcli's share at {big:,} ({100 * shortlist_size(big, 200) / big:.1f}%)":
              int(n * shortlist_size(big, 200) / big) for big in (100_000, 1_000_000)}
-    sizes[f"memcli's own size at {n:,}"] = shortlist_size(n, 200)
     print(f"{n:,} real message vectors, {len(queries)} real questions ({embedder.model_id})")
     print("| shortlist | rows | recall@10 vs exact | recall@100 vs exact |\n|---|---|---|---|")
     for label, size in sizes.items():

@@ -165,14 +165,14 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
         # Long-lived mode (batch recall, MCP server): vectors loaded once and searched in memory, first with the
         # exact float product (the reference), then with the default binary shortlist re-ranked exactly.
         mem.keep_vectors_resident(exact=True)
-        t = time.perf_counter()
         store.search_vectors(qvecs[0], Filters(), depth, resident=mem.resident)
-        out["resident_load_s"] = time.perf_counter() - t
         out["vector_resident_exact"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth,
                                                                                resident=mem.resident))
         exact_top = [[i for i, _ in store.search_vectors(v, Filters(), 10, resident=mem.resident)] for v in qvecs]
         mem.keep_vectors_resident()
+        t = time.perf_counter()  # the default copy's load: the vectors, their mean and the binary codes
         store.search_vectors(qvecs[0], Filters(), depth, resident=mem.resident)
+        out["resident_load_s"] = time.perf_counter() - t
         out["vector_resident"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth, resident=mem.resident))
         out["recall_resident"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
         fast_top = [[i for i, _ in store.search_vectors(v, Filters(), 10, resident=mem.resident)] for v in qvecs]

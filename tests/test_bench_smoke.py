@@ -78,4 +78,4 @@ def test_binary_loss_bench_runs_on_a_tiny_chat_and_skips_without_data(tmp_path, 
     (tmp_path / "Chat_1_Ana_Bo.json").write_text(json.dumps(_chat()))
     assert module.main(["--data", str(tmp_path)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| memcli's")]
-    assert len(rows) == 3 and all(line.split("|")[3].strip() == "1.000" for line in rows)  # 6 rows: all kept
+    assert len(rows) == 2 and all(line.split("|")[3].strip() == "1.000" for line in rows)  # 6 rows: all kept
