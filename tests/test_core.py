@@ -269,3 +269,10 @@ def test_float32_vectors_of_an_older_database_become_int8_codes(db_path):
     db.conn.close()
     with Memory(db_path, embedder=embedder) as mem:
         assert [[h.id for h in mem.recall(q, touch=False)] for q in ("cat", "deploy key", "sister")] == expected
+
+
+def test_recall_takes_any_limit_from_python(db_path):
+    """sqlite-vec's KNN stops at k = 4,096: a large limit scans instead of failing."""
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("notes", "\n\n".join(f"note {i} about the garden" for i in range(30)))])
+        assert len(mem.recall("garden", limit=2000)) == 30

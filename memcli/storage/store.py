@@ -15,6 +15,7 @@ from .audit import AuditLog
 
 META_MODEL = "embedding_model"
 FTS_SLACK = 32  # extra FTS rows fetched so a few inactive memories among the top ones cost no second query
+VEC_MAX_K = 4096  # sqlite-vec's largest k for a KNN query
 META_DIM = "embedding_dim"
 # A memory's full-text keys live once, in its FTS row: memories.context is left '' and memories.key_text is ''
 # when the embedding key is the FTS message text (the usual case). They were stored twice, ~700 B a memory (m006).
@@ -353,8 +354,10 @@ class Store:
         where, params = filters.sql("m")
         if resident is not None and not filters.narrowing:
             return self._matching(resident.search(self, query, max(limit * 3, limit + 16)), filters)[:limit]
-        if filters.narrowing:
-            # Exact scan over the filtered set, so selective filters never starve the result list.
+        k = max(limit * 3, limit + 16)
+        if filters.narrowing or k > VEC_MAX_K:
+            # Exact scan over the filtered set, so selective filters never starve the result list (and any limit
+            # works: sqlite-vec's KNN takes at most 4,096 neighbours).
             sql = (
                 # a vec0 column read outside MATCH loses its int8 subtype: vec_int8() restores it
                 "SELECT c.memory_id, min(vec_distance_cosine(vec_int8(v.embedding), vec_int8(?))) AS d "
@@ -363,7 +366,6 @@ class Store:
             )
             rows = self.conn.execute(sql, [qbytes, *params, limit]).fetchall()
         else:
-            k = max(limit * 3, limit + 16)
             sql = (
                 "SELECT c.memory_id, min(knn.distance) AS d FROM "
                 "(SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH vec_int8(?) AND k = ?) knn "
