@@ -63,15 +63,17 @@ class TransferMixin:
         port = Portable(store.conn)
         vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
         current = store.embedding_model()
-        use_vectors = (all("vectors" in m and m["vectors"] for m in memories) and vec_model[0] is not None
+        # A stale memory (emptied by a forget, rebuilt by the next consolidate) has no vector, and gets none here.
+        use_vectors = (all(m.get("vectors") for m in memories if not m.get("stale")) and vec_model[0] is not None
                        and (current is None or current == tuple(vec_model))
                        and (self._embedder is None or self._embedder.model_id == vec_model[0]))
         fresh_vectors = {}
         known = store.existing_memories(m["content_hash"] for m in memories)
         todo = [m for m in memories if m["content_hash"] not in known]
-        if todo and not use_vectors:
-            embedded = self.embedder.embed_chunks([m["key_text"] for m in todo])
-            fresh_vectors = {m["id"]: v for m, v in zip(todo, embedded)}
+        keyed = [m for m in todo if not m.get("stale")]
+        if keyed and not use_vectors:
+            embedded = self.embedder.embed_chunks([m["key_text"] for m in keyed])
+            fresh_vectors = {m["id"]: v for m, v in zip(keyed, embedded)}
         now = to_iso(now_utc())
         result = {"sources": 0, "messages": 0, "memories": 0, "skipped_memories": len(memories) - len(todo),
                   "reembedded": bool(fresh_vectors)}
@@ -108,8 +110,9 @@ class TransferMixin:
                 # The same full-text key remember builds, so imported memories rank as they did.
                 mid = port.insert_memory(rec, label(Message(text=rec["text"], speaker=rec["speaker"])))
                 memory_map[rec["id"]] = mid
-                vecs = np.asarray(rec["vectors"], dtype=np.float32) if use_vectors else fresh_vectors[rec["id"]]
-                store.add_vectors(mid, vecs)
+                if not rec.get("stale"):
+                    store.add_vectors(mid, np.asarray(rec["vectors"], dtype=np.float32) if use_vectors
+                                      else fresh_vectors[rec["id"]])
                 store.add_tags(mid, rec.get("tags") or [])
                 for old_msg in rec["messages"]:
                     if message_map.get(old_msg) is not None:

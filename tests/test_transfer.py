@@ -124,3 +124,23 @@ def test_cli_export_errors(cli, tmp_path):
     assert r.exit_code == 1 and "unknown export format" in r.stderr
     r = cli("export", "-o", str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert r.exit_code == 1 and "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_stale_summary_gets_no_vector_on_reindex_and_does_not_force_reembedding_on_import(tmp_path):
+    """After a forget, a summary that also rested on it is stale: no text, no vector until consolidate rebuilds
+    it. Reindex must not embed its empty key (it would match short questions), nor may it make import re-embed."""
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as mem:
+        res = mem.remember([RawInput("chat", CHAT)], fmt="jsonl")
+        summary = mem.derive("summary", "Ana adopted Miso, who prefers salmon", res.created[:2])
+        mem.forget([res.created[0]])
+        assert mem.store.memory_row(summary)["stale"] == 1
+        mem.reindex()
+        assert summary not in mem.store.memory_vectors([summary])
+        out = tmp_path / "export.jsonl"
+        with open(out, "w") as fh:
+            mem.export_jsonl(fh)
+    with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as mem:
+        result = mem.import_jsonl(out.read_text().splitlines())
+        assert result["memories"] == 3 and not result["reembedded"]
+        stale = [m for m in mem.store.memory_vectors(range(1, 10))]
+        assert len(stale) == 2  # the two surviving turns; the stale summary has none

@@ -430,10 +430,13 @@ class Store:
         )
 
     def iter_memory_keys(self, batch: int = 256) -> Iterator[list[tuple[int, str]]]:
+        """Every memory's embedding key, but stale ones: a forget emptied them until consolidate rebuilds them,
+        and the vector of an empty key would match short questions."""
         last = 0
         while True:
             rows = self.conn.execute(
-                f"SELECT m.id, {KEY_TEXT} FROM memories m {KEYS_JOIN} WHERE m.id > ? ORDER BY m.id LIMIT ?",
+                f"SELECT m.id, {KEY_TEXT} FROM memories m {KEYS_JOIN} WHERE m.id > ? AND m.stale = 0 "
+                "ORDER BY m.id LIMIT ?",
                 [last, batch]
             ).fetchall()
             if not rows:
