@@ -136,6 +136,17 @@ def test_not_sqlite_and_foreign_sqlite_files_are_refused_untouched(tmp_path):
     assert other.read_bytes() == before
 
 
+def test_a_database_upgraded_by_a_newer_memcli_is_refused_untouched(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("note", "kept as it is")])
+        mem.store.conn.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
+                               "VALUES ('memcli', 'm999_from_the_future', '2030-01-01')")
+    before = db_path.read_bytes()
+    with pytest.raises(DatabaseError, match="newer memcli .*m999_from_the_future"):
+        Memory(db_path, embedder=HashEmbedder()).stats()
+    assert db_path.read_bytes() == before
+
+
 def test_database_file_is_private_and_uses_wal(db_path):
     with Memory(db_path, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("a", "private")])

@@ -112,12 +112,16 @@ def open_database(path: str | Path, *, create: bool = True, notice: Callable[[st
     """A migrated database handle. Refuses SQLite files that memcli did not create. sqlite-utils is imported only
     when a migration is pending. `notice` hears about an upgrade of a database that already holds memories (it can
     take a minute per million of them), so a command does not sit silent."""
-    from .schema import is_foreign_database, needs_migration
+    from .schema import is_foreign_database, needs_migration, unknown_migrations
 
     conn = connect(path, create=create)
     if is_foreign_database(conn):
         conn.close()
         raise DatabaseError(f"{path} is a SQLite database that memcli did not create (refusing to modify it)")
+    newer = unknown_migrations(conn)
+    if newer:
+        conn.close()
+        raise DatabaseError(f"{path} was upgraded by a newer memcli (schema {newer[-1]}); upgrade memcli to use it")
     pending = needs_migration(conn)
     if is_read_only(conn):
         if pending:

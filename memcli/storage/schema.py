@@ -260,5 +260,16 @@ def needs_migration(conn) -> bool:
     """Any of MIGRATION_NAMES not yet recorded (a new file counts), without importing sqlite-utils."""
     if "_sqlite_migrations" not in _tables(conn):
         return True
-    done = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}
-    return not done.issuperset(MIGRATION_NAMES)
+    return not _recorded(conn).issuperset(MIGRATION_NAMES)
+
+
+def unknown_migrations(conn) -> list[str]:
+    """Migrations a newer memcli recorded. This version would misread what they changed: an older memcli that
+    opened a database with int8 vectors and keys stored once rewrote its vectors from empty keys."""
+    if "_sqlite_migrations" not in _tables(conn):
+        return []
+    return sorted(_recorded(conn) - set(MIGRATION_NAMES))
+
+
+def _recorded(conn) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}
