@@ -47,3 +47,16 @@ def test_endless_generation_is_cut_by_the_deadline(real_generator):
     start = time.monotonic()
     out = real_generator.complete(prompt, max_tokens=12, deadline_s=600)
     assert len(real_generator._llm.tokenize(out.encode(), add_bos=False)) <= 12 + 2
+
+
+def test_models_load_without_amx_extra_buffers_only_where_the_build_has_amx():
+    """llama.cpp 0.3.36's AMX kernels crash on repacked quantized weights (gemma-3 Q4_K_M on a Xeon with AMX):
+    memcli loads without extra buffers there, and leaves every other build as it is."""
+    import llama_cpp.llama_cpp as low
+
+    from memcli.models.llama_load import crash_safe_params, has_amx
+
+    before = low.llama_model_default_params
+    with crash_safe_params():
+        assert low.llama_model_default_params().use_extra_bufts is (not has_amx(low))
+    assert low.llama_model_default_params is before and low.llama_model_default_params().use_extra_bufts

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .llama_load import crash_safe_params
 from .stderr import quiet_stderr
 
 
@@ -94,15 +95,20 @@ class LlamaEmbedder(Embedder):
         self._llm = self._contexts[self.sizes[0]]  # tokenizes, and embeds every text that fits it
         self.model_id = model_id or f"gguf:{path.stem}:{_file_fingerprint(path)}"
         self.dimension = int(self._llm.n_embd())
-        # A generative GGUF loads fine in embedding mode but returns one vector per token (no pooling):
-        # catch that here, by name, rather than as a reshape error deep in remember.
+        # A generative GGUF loads fine in embedding mode but has no pooling: llama.cpp would return one vector per
+        # token, or (seen with gemma-3 on an AVX-512 build) crash the process in embed(). Refuse it by name first.
+        import llama_cpp
+
+        unpooled = f"{path} is not a sentence-embedding model (llama.cpp returns per-token vectors, no pooling); " \
+                   "use an embedding GGUF such as the default all-MiniLM-L6-v2"
+        if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+            raise ModelError(unpooled)
         try:
             shape = np.asarray(self._llm.embed(["probe"], normalize=False, truncate=True), dtype=np.float32).shape
         except ValueError:  # ragged per-token output
             shape = None
         if shape != (1, self.dimension):
-            raise ModelError(f"{path} is not a sentence-embedding model (llama.cpp returns per-token vectors, "
-                             "no pooling); use an embedding GGUF such as the default all-MiniLM-L6-v2")
+            raise ModelError(unpooled)
         self.window = n_ctx - 2
         self.batch_size = 16  # measured: 16 texts per embed() call beats 32 and 64 on 2 cores
 
@@ -112,7 +118,7 @@ class LlamaEmbedder(Embedder):
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
         try:
-            with quiet_stderr():
+            with quiet_stderr(), crash_safe_params():
                 return llama_cpp.Llama(
                     model_path=str(self.path),
                     embedding=True,

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from ..errors import ModelError
+from .llama_load import crash_safe_params
 from .stderr import quiet_stderr
 
 
@@ -29,7 +30,8 @@ class LlamaGenerator(Generator):
         import llama_cpp
 
         try:
-            with quiet_stderr():  # llama.cpp prints cache notes to fd 2 even with verbose=False
+            # llama.cpp prints cache notes to fd 2 even with verbose=False; AMX CPUs crash on repacked weights
+            with quiet_stderr(), crash_safe_params():
                 self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx,
                                             n_threads=threads or min(os.cpu_count() or 2, 8), verbose=False)
         except Exception as exc:
