@@ -2,9 +2,10 @@
 run, tracked in the database), one run at a time (a file lock), short transactions so remember/recall go on.
 
 Steps in this version:
-1. near-duplicates: a new episodic memory whose vector is within cosine 0.97 of an older active one in the same
-   scope, from the same speaker, is merged into it (status 'merged', a merged_into link, its provenance moved onto
-   the kept memory). Exact duplicates never get this far: remember already stores them once.
+1. near-duplicates: a new episodic memory that says the same words as an older active one (case and punctuation
+   aside; found by a cosine of 0.97 or more) in the same scope, from the same speaker, about the same day, is merged
+   into it (status 'merged', a merged_into link, its provenance moved onto the kept memory). Exact duplicates never
+   get this far: remember already stores them once.
 2. day summaries: for each (scope, day) that received memories, an extractive summary — the most central messages
    of the day in time order — stored as a `summary` memory derived from all of that day's memories, and rebuilt
    when the day changes or when a forget marks it stale.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,17 @@ class _Rebuild:
     old: int | None  # the summary it replaces
     text: str | None  # None: drop the old one, write nothing
     members: list[int]
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def same_telling(a: dict, b: dict) -> bool:
+    """The same words (case, punctuation and spacing aside) about the same day. A cosine of 0.97 alone also joins
+    'the meeting is at 3pm' with its correction 'at 4pm', and the same swim told of 1 June and of 1 July: merging
+    those would hide a newer value or an event behind an older one."""
+    return ((a["occurred_at"] or "")[:10] == (b["occurred_at"] or "")[:10]
+            and _WORDS.findall(a["text"].lower()) == _WORDS.findall(b["text"].lower()))
 
 
 @contextmanager
@@ -124,7 +137,8 @@ class ConsolidateMixin:
                 for other, sim in store.search_vectors(vec, Filters(scope=m["scope"]), 5):
                     if other < m["id"] and sim >= NEAR_DUPLICATE:
                         row = store.memory_row(other)
-                        if row and row["speaker"] == m["speaker"] and row["kind"] == "episodic":
+                        if (row and row["speaker"] == m["speaker"] and row["kind"] == "episodic"
+                                and same_telling(row, m)):
                             merges.append((m["id"], other))
                             break
             if progress:
@@ -157,7 +171,8 @@ class ConsolidateMixin:
         report["profiles_written"] = [p.scope for p in plans if p.period == "profile" and p.text]
         report["superseded"] = self._supersede(scope)
         with store.transaction():
-            store.set_meta(META_LAST_ID, str(max(high_water, last_id)))
+            if scope is None and since is None:  # a narrowed run did not look at everything up to high_water
+                store.set_meta(META_LAST_ID, str(max(high_water, last_id)))
             store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="consolidate", memory_ids=[],
                                detail={k: (len(v) if isinstance(v, list) else v) for k, v in report.items()})
         return report

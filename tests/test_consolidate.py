@@ -4,7 +4,9 @@ import fcntl
 import json
 import os
 
-from memcli.core import RawInput
+import pytest
+
+from memcli.core import Memory, RawInput
 from memcli.storage.store import Filters
 
 
@@ -137,3 +139,32 @@ def test_llm_day_summary_keeps_only_grounded_sentences(db_path):
         mem.consolidate(llm=True)
         text = mem.store.memory_row(mem.store.summary_for("default", "day", "2024-03-05"))["text"]
         assert text == "2024-03-05: Ana packed the boxes."
+
+
+@pytest.mark.parametrize("first, second", [
+    ("The meeting with Carla is at 3pm on Tuesday", "The meeting with Carla is at 4pm on Tuesday"),
+    ("I paid the plumber 120 euros", "I paid the plumber 450 euros"),
+])
+def test_a_correction_is_not_merged_away(real_embedder, tmp_path, first, second):
+    """MiniLM puts these within cosine 0.97: merging would hide the newer value behind the older one."""
+    with Memory(tmp_path / "m.db", embedder=real_embedder) as mem:
+        mem.remember([RawInput("a", first)], at="2024-03-01T10:00:00Z")
+        mem.remember([RawInput("b", second)], at="2024-03-01T11:00:00Z")
+        assert mem.consolidate()["merged"] == []
+
+
+def test_the_same_words_about_another_day_are_another_event(hash_memory):
+    mem = hash_memory
+    mem.remember([RawInput("a", "went swimming at the lake")], at="2024-06-01T10:00:00Z")
+    mem.remember([RawInput("b", "Went swimming at the lake!")], at="2024-07-01T10:00:00Z")
+    assert mem.consolidate()["merged"] == []
+
+
+def test_a_narrowed_run_leaves_the_rest_for_the_next_full_run(hash_memory):
+    mem = hash_memory
+    mem.remember([RawInput("w", chat("2024-03-01", "Ana: sent the report", "Bo: thanks", "Ana: see you"))],
+                 scope="work")
+    mem.remember([RawInput("h", chat("2024-03-01", "Ana: fed the cat", "Bo: good", "Ana: bye"))], scope="home")
+    assert mem.consolidate(scope="work")["summaries_written"] == ["work/2024-03-01"]
+    report = mem.consolidate()
+    assert report["new_memories"] == 6 and "home/2024-03-01" in report["summaries_written"]
