@@ -81,10 +81,11 @@ def test_backup_is_a_working_copy(hash_memory, tmp_path):
 
 def test_cli_export_import_backup(cli, tmp_path):
     cli("remember", "the garage code is on the blue card")
+    cli("remember", "a line\u2028separator and a\u0085next-line inside one note")  # JSON keeps them unescaped
     out = tmp_path / "x.jsonl"
     assert cli("export", "-o", str(out)).exit_code == 0
     r = cli("--db", str(tmp_path / "new.db"), "import", str(out), "--json")
-    assert json.loads(r.stdout)["memories"] == 1
+    assert json.loads(r.stdout)["memories"] == 2, r.stderr
     r = cli("--db", str(tmp_path / "new.db"), "recall", "garage code", "--json")
     assert json.loads(r.stdout)[0]["text"] == "the garage code is on the blue card"
     assert cli("backup", str(tmp_path / "b.db")).exit_code == 0

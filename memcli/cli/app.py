@@ -213,7 +213,7 @@ def _batch_queries(source: str) -> list[tuple[object, str]]:
     from ..ingest.parse import decode
 
     queries = []
-    for lineno, line in enumerate(decode(raw, source).splitlines(), 1):
+    for lineno, line in enumerate(decode(raw, source).split("\n"), 1):  # U+2028 may sit in a JSON string
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):

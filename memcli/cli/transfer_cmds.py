@@ -72,7 +72,7 @@ def import_cmd(
     raw = _read_stdin() if path == "-" else _read_file(Path(path))
     text = decode(raw, path)
     with ctx.obj.memory(out, create=True) as mem:
-        result = mem.import_jsonl(text.splitlines(), origin=path)
+        result = mem.import_jsonl(text.split("\n"), origin=path)  # not splitlines(): U+2028 inside a JSON string
     if json_out:
         out.emit_json(result)
     else:

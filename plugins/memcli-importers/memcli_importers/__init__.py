@@ -69,8 +69,11 @@ def parse_chatgpt(text: str, origin: str) -> list[Message]:
         if node_id not in mapping:  # no current node: take the last leaf in file order
             leaves = [k for k, v in mapping.items() if not v.get("children")]
             node_id = leaves[-1] if leaves else None
-        chain = []
+        chain, seen = [], set()
         while node_id is not None and node_id in mapping:
+            if node_id in seen:  # a damaged export whose parent links loop would otherwise never end
+                raise InputError(f"{origin}: conversation {ci}: its messages' parent links form a loop at {node_id!r}")
+            seen.add(node_id)
             chain.append(mapping[node_id])
             node_id = mapping[node_id].get("parent")
         for node in reversed(chain):
@@ -112,7 +115,7 @@ def parse_claude(text: str, origin: str) -> list[Message]:
 @_shape_checked
 def parse_claude_code(text: str, origin: str) -> list[Message]:
     messages = []
-    for lineno, obj in json_lines(text.splitlines(), origin):
+    for lineno, obj in json_lines(text.split("\n"), origin):  # JSON strings may hold U+2028: not splitlines()
         if not isinstance(obj, dict) or obj.get("type") not in ("user", "assistant"):
             continue
         inner = obj.get("message") or {}

@@ -47,6 +47,19 @@ def test_malformed_exports_are_refused():
             parse(text, "f")
 
 
+def test_a_chatgpt_parent_loop_is_refused_not_followed_forever():
+    loop = [{"current_node": "a", "mapping": {"a": {"parent": "b", "message": None},
+                                              "b": {"parent": "a", "message": None}}}]
+    with pytest.raises(InputError, match="parent links form a loop"):
+        parse_chatgpt(json.dumps(loop), "c")
+
+
+def test_claude_code_line_with_a_line_separator_in_its_text():
+    line = {"type": "user", "uuid": "u1", "message": {"role": "user", "content": "one\u2028two"}}
+    msgs = parse_claude_code(json.dumps(line, ensure_ascii=False), "s")
+    assert [m.text for m in msgs] == ["one\u2028two"]
+
+
 def test_plugin_is_loaded_and_ingests_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "m.db"))
     runner = CliRunner()
