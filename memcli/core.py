@@ -268,18 +268,23 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             raise InputError(f"{spool.origin}: no message with text found ({item_fmt}); nothing stored")
 
         def store(batch, result, progress):
-            done = 0
+            done, lead_time = 0, None
             for k, (start, end, msgs) in enumerate(parts(), 1):
                 origin = f"{spool.origin} (part {k} of {n_parts})"
                 step = (lambda d, t, base=done, n=len(msgs): progress(base + d * n // max(t, 1), total)) \
                     if progress else None
-                self._store_parsed([(origin, spool.read_range(start, end), item_fmt, msgs)], batch, result, step)
+                # a message without its own time inherits the last one before it, across parts as in one piece
+                self._store_parsed([(origin, spool.read_range(start, end), item_fmt, msgs)], batch, result, step,
+                                   lead_time=lead_time)
+                lead_time = next((m.occurred_at for m in reversed(msgs) if m.occurred_at), lead_time)
                 done += len(msgs)
 
         return store
 
-    def _store_parsed(self, parsed: list, batch: "_Batch", result: RememberResult, progress=None) -> None:
-        """Embed (no lock held), then write in one transaction: all of `parsed` or none of it."""
+    def _store_parsed(self, parsed: list, batch: "_Batch", result: RememberResult, progress=None,
+                      lead_time: str | None = None) -> None:
+        """Embed (no lock held), then write in one transaction: all of `parsed` or none of it. `lead_time`: the
+        last stated time before these messages (an earlier part of the same streamed input)."""
         store = self.store
         store.require_writable()  # before minutes of embedding, not after
         scope, stated_at, created_at = batch.scope, batch.stated_at, batch.created_at
@@ -303,7 +308,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 skip_source(existing_source)
                 continue
             drafts = self._drafts(messages, scope, batch.tags, batch.kind, batch.default_time,
-                                  stated_time=stated_at or None)
+                                  stated_time=stated_at or None, lead_time=lead_time)
             for d in drafts:
                 d.strength = batch.strength
             plans.append((origin, text, item_fmt, sha, messages, drafts))
@@ -380,9 +385,9 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                                detail={"embedding_model": self.embedder.model_id, "dim": self.embedder.dimension})
 
     def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
-                default_time: str, stated_time: str | None = None) -> list[NewMemory]:
+                default_time: str, stated_time: str | None = None, lead_time: str | None = None) -> list[NewMemory]:
         times = []
-        last_time = None
+        last_time = lead_time
         for msg in messages:
             # A message without its own time inherits the previous one in the same transcript.
             last_time = msg.occurred_at or last_time

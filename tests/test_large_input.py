@@ -160,3 +160,16 @@ def test_long_lines_are_read_in_pieces_without_splitting_a_character():
     pieces = list(stream._lines(_spool(line.encode())))
     assert len(pieces) > 2 and {p[0] for p in pieces} == {1, 2}
     assert "".join(p[2] for p in pieces if p[0] == 1) == line.split("\n")[0]
+
+
+def test_a_time_stated_once_carries_across_parts_as_in_one_piece(tmp_path, monkeypatch):
+    """A transcript with one dated line: every later turn inherits that time, also in later parts (they were
+    dated 'now' or --at from the second part on)."""
+    monkeypatch.setattr(stream, "PART_MESSAGES", 3)
+    lines = ["[2020-01-01 10:00] Ana: the first turn says when"] + \
+            [f"{'Bo' if i % 2 else 'Ana'}: later turn {i} about the garden" + " and the river" * 12 for i in range(1, 10)]
+    data = ("\n".join(lines) + "\n").encode()
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("stdin", _spool(data))], fmt="chat", at="2022-02-02")
+        days = {mem.store.memory_row(i)["occurred_at"][:10] for i in range(1, 11)}
+    assert days == {"2020-01-01"}
