@@ -190,16 +190,18 @@ class ConsolidateMixin:
         return _Rebuild(scope, period, key, old, text, members)
 
     def _apply_rebuilds(self, plans: list[_Rebuild]) -> None:
-        """Replaced summaries go in one erasure (one audit record, one WAL truncation), then the new ones."""
-        old = [p.old for p in plans if p.old is not None]
-        if old:
-            self.forget(old)
+        """New summaries first, each recorded in place of the old one; then the replaced ones go in one erasure
+        (one audit record, one WAL truncation). Erasing first lost a day's summary for good when the run stopped
+        in between (the day was no longer new, nor its summary stale); now a stop leaves at worst a duplicate."""
         for p in plans:
             if p.text:
                 new_id = self.derive("summary" if p.period == "day" else "profile", p.text, p.members,
                                      scope=p.scope, audit=False)
                 with self.store.transaction():
                     self.store.record_summary(new_id, p.scope, p.period, p.key)
+        old = [p.old for p in plans if p.old is not None]
+        if old:
+            self.forget(old)
 
     def _plan_day(self, scope: str, day: str, llm: bool = False) -> _Rebuild | None:
         store = self.store

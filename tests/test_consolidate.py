@@ -168,3 +168,24 @@ def test_a_narrowed_run_leaves_the_rest_for_the_next_full_run(hash_memory):
     assert mem.consolidate(scope="work")["summaries_written"] == ["work/2024-03-01"]
     report = mem.consolidate()
     assert report["new_memories"] == 6 and "home/2024-03-01" in report["summaries_written"]
+
+
+def test_a_consolidate_stopped_while_rebuilding_loses_no_summary(hash_memory, monkeypatch):
+    mem = hash_memory
+    mem.remember([RawInput("d1", chat("2024-03-01", "Ana: packed the boxes", "Bo: booked the van",
+                                      "Ana: the lawyer called", "Bo: great"))])
+    mem.consolidate()
+    lawyer = next(h.id for h in mem.recall("lawyer called", filters=Filters(kinds=["episodic"])))
+    mem.forget([lawyer])  # the day's summary is now stale: the next run rebuilds it
+    real_derive = mem.derive
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mem, "derive", stop)
+    with pytest.raises(KeyboardInterrupt):
+        mem.consolidate()
+    monkeypatch.setattr(mem, "derive", real_derive)
+    mem.consolidate()
+    sid = mem.store.summary_for("default", "day", "2024-03-01")
+    assert sid is not None and mem.store.memory_row(sid)["text"] and not mem.store.memory_row(sid)["stale"]

@@ -209,16 +209,15 @@ def test_forgetting_a_merged_duplicate_takes_its_message_and_keys(db_path):
     must still erase that message, and rebuilding neighbours' keys must not pair it with the kept memory."""
     with Memory(db_path, embedder=HashEmbedder()) as mem:
         keep = mem.remember([RawInput("one", "Ana: the spare key is under the blue pot by the door")], fmt="chat")
-        dup = mem.remember([RawInput("two", f"Bo: hi\nAna: the spare key is under the blue pot by the door {SECRET}")],
+        # merged: the same words about the same day; its own spelling marks its bytes
+        dup = mem.remember([RawInput("two", "Bo: hi\nAna: The SPARE key is under the blue pot by the door!!!")],
                            fmt="chat")
         report = mem.consolidate()
         assert {"merged": dup.created[1], "into": keep.created[0]} in report["merged"]
         mem.forget([dup.created[1]])
         assert mem.store.memory_row(keep.created[0])["text"] == "the spare key is under the blue pot by the door"
-        fts = mem.store.conn.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                                     [f'"{SECRET}"']).fetchone()[0]
-        assert fts == 0
-    assert SECRET.encode() not in file_bytes(db_path)
+        assert "SPARE" not in mem.store.conn.execute("SELECT group_concat(context) FROM memories_fts").fetchone()[0]
+    assert b"The SPARE key" not in file_bytes(db_path) and b"door!!!" not in file_bytes(db_path)
 
 
 def test_a_summary_quoting_forgotten_text_loses_it_at_once(hash_memory):
@@ -255,7 +254,7 @@ def test_forget_after_import_of_an_already_stored_memory(tmp_path):
 
 
 def test_forget_rebuilds_neighbours_context_from_their_own_source_after_a_merge(db_path):
-    """Consolidate merges an exact duplicate told on another day into the older memory, which then also links the
+    """Consolidate merges an exact duplicate told later that day into the older memory, which then also links the
     duplicate's message. A forget in the duplicate's chat must not give the older memory that chat's context (nor
     list the message twice in a neighbour's context)."""
     def chat(rows):
@@ -267,9 +266,9 @@ def test_forget_rebuilds_neighbours_context_from_their_own_source_after_a_merge(
             {"id": "k2", "speaker": "Ana", "text": "see you soon", "timestamp": "2024-01-01T10:01:00Z"}]))],
             fmt="jsonl").created
         second = mem.remember([RawInput("s2", chat([
-            {"id": "x1", "speaker": "Bo", "text": "my pin is 4417", "timestamp": "2024-02-01T10:00:00Z"},
-            {"id": "x2", "speaker": "Bo", "text": "weather is bad", "timestamp": "2024-02-01T10:00:30Z"},
-            {"id": "x3", "speaker": "Ana", "text": "see you soon", "timestamp": "2024-02-01T10:01:00Z"}]))],
+            {"id": "x1", "speaker": "Bo", "text": "my pin is 4417", "timestamp": "2024-01-01T20:00:00Z"},
+            {"id": "x2", "speaker": "Bo", "text": "weather is bad", "timestamp": "2024-01-01T20:00:30Z"},
+            {"id": "x3", "speaker": "Ana", "text": "see you soon", "timestamp": "2024-01-01T20:01:00Z"}]))],
             fmt="jsonl").created
         assert mem.consolidate()["merged"] == [{"merged": second[2], "into": first[1]}]
 

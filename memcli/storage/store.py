@@ -731,7 +731,9 @@ class Store:
         return row[0] if row else None
 
     def record_summary(self, memory_id: int, scope: str, period: str, key: str) -> None:
-        self.conn.execute("INSERT INTO summaries(memory_id, scope, period, period_key) VALUES (?,?,?,?)",
+        """The summary of (scope, period, key) is now this memory; a previous one is no longer recorded as it."""
+        self.conn.execute("INSERT INTO summaries(memory_id, scope, period, period_key) VALUES (?,?,?,?) "
+                          "ON CONFLICT(scope, period, period_key) DO UPDATE SET memory_id = excluded.memory_id",
                           [memory_id, scope, period, key])
 
     def stale_summaries(self, scope: str | None) -> list[tuple[int, str, str, str]]:
