@@ -60,13 +60,15 @@ class LifecycleMixin:
         return chosen
 
     def decayed_among(self, ids: Sequence[int], threshold: float | None = None) -> list[int]:
-        """The ids whose retention fell below the threshold (never pinned ones)."""
+        """The ids whose retention fell below the threshold: never pinned ones, nor the evidence of a pinned derived
+        memory (erasing all of a fact's evidence erases the fact, so a pinned fact keeps its evidence)."""
         from .retention import DEFAULT_THRESHOLD, retention
 
         limit = DEFAULT_THRESHOLD if threshold is None else threshold
         now = now_utc()
         keep = {mid for mid, created, last, strength, pinned in self.store.retention_rows(ids)
                 if not pinned and retention(now, created, last, strength) < limit}
+        keep -= self.store.evidence_of_pinned(sorted(keep))
         return [i for i in ids if i in keep]
 
     def forget(self, ids: Sequence[int], *, archive: bool = False) -> ForgetResult:

@@ -102,6 +102,12 @@ def test_decayed_respects_strength_and_pins(populated):
     mem.pin([3])
     assert mem.select_for_forget(decayed=True) == [1, 4, 5]
     assert mem.select_for_forget(decayed=True, threshold=0.0) == []
+    # a pinned fact keeps its evidence: erasing all of it would erase the fact too
+    fact = mem.derive("fact", "the scratch idea was about kites", [4])
+    mem.pin([fact])
+    assert mem.select_for_forget(decayed=True) == [1, 5]
+    result = mem.forget(mem.select_for_forget(decayed=True))
+    assert result.derived_deleted == [] and mem.store.memory_row(fact) is not None
 
 
 def test_importance_makes_memories_decay_slower(hash_memory):

@@ -470,6 +470,16 @@ class Store:
                 f"WHERE id IN ({','.join('?' * len(part))})", part).fetchall()
         return out
 
+    def evidence_of_pinned(self, ids: Sequence[int]) -> set[int]:
+        """Those of `ids` that a pinned derived memory rests on."""
+        found: set[int] = set()
+        for part in _parts(ids):
+            found.update(r[0] for r in self.conn.execute(
+                "SELECT l.target_id FROM memory_links l JOIN memories d ON d.id = l.memory_id "
+                f"WHERE l.relation = 'derived_from' AND d.pinned = 1 AND l.target_id IN ({','.join('?' * len(part))})",
+                part))
+        return found
+
     def content_hashes(self, ids: Sequence[int]) -> dict[int, str]:
         out = {}
         for part in _parts(ids):
