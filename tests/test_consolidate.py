@@ -116,6 +116,8 @@ def test_newer_fact_supersedes_older_without_deleting_it(hash_memory):
     facts = [h for h in mem.recall("where does Ana live", limit=10) if h.kind == "fact"]
     assert facts[0].id == new_fact and facts[-1].valid_until is not None
     assert "supersede" in [r.op for r in mem.audit_log()]
+    mem.forget([new_ev])  # the newer fact goes with its evidence: the older one is current again
+    assert mem.store.memory_row(new_fact) is None and mem.store.memory_row(old_fact)["valid_until"] is None
 
 
 def test_consolidate_can_extract_facts(db_path):

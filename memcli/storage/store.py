@@ -600,6 +600,12 @@ class Store:
             message_ids.update(r[0] for r in rows)
             source_ids.update(r[1] for r in rows)
             self._drop_search_keys(part)
+            # A fact whose only successor goes is current again (its superseded_by link goes with the successor).
+            self.conn.execute(
+                "UPDATE memories SET valid_until = NULL WHERE id IN (SELECT memory_id FROM memory_links WHERE "
+                f"relation = 'superseded_by' AND target_id IN ({marks})) AND NOT EXISTS (SELECT 1 FROM memory_links "
+                f"l WHERE l.memory_id = memories.id AND l.relation = 'superseded_by' AND l.target_id NOT IN ({marks}))",
+                part + part)
             self.conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", part)  # cascades tags, links
         # Their messages go too, unless a surviving memory is that very message (same text): a merged duplicate's
         # message is also linked to the memory it was merged into, and a fact links its evidence, but neither
