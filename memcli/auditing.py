@@ -32,8 +32,9 @@ class AuditMixin:
         return self.store.audit.records(op=op, since=option_time(since, "since"), memory_id=memory_id, limit=limit)
 
     def audit_verify(self) -> dict:
-        checked, broken, reason = self.store.audit.verify()
-        return {"records": checked, "ok": broken is None, "first_broken": broken, "reason": reason}
+        checked, broken, reason, last_hash = self.store.audit.verify()
+        return {"records": checked, "ok": broken is None, "first_broken": broken, "reason": reason,
+                "last_hash": last_hash}
 
     def audit_show(self, memory_id: int) -> dict:
         """Everything known about one memory: its row, verbatim evidence, links and every audit record."""

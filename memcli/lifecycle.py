@@ -79,7 +79,6 @@ class LifecycleMixin:
         store = self.store
         now = to_iso(now_utc())
         with store.transaction():
-            hashes = store.content_hashes(ids)  # ids and hashes go to the audit log, never text
             if archive:
                 changed = store.set_status(ids, "archived", only_from=("active", "quarantined"))
                 store.audit.append(at=now, actor=self.actor, op="archive", memory_ids=changed, detail={})
@@ -87,8 +86,9 @@ class LifecycleMixin:
             erased = store.erase(ids, now)
             self._rebuild_context(erased["sources_redacted"])
             all_ids = erased["erased_ids"]
+            # Ids only: a content hash is a SHA-256 of the text with its speaker, time and id, and a short secret
+            # ('my PIN is 4821') could be guessed back from it in seconds.
             store.audit.append(at=now, actor=self.actor, op="forget", memory_ids=all_ids, detail={
-                "content_hashes": {str(k): v for k, v in sorted(hashes.items())},
                 "derived_deleted": erased["derived_deleted"], "derived_stale": erased["derived_stale"],
                 "sources_deleted": erased["sources_deleted"], "sources_redacted": erased["sources_redacted"],
             })

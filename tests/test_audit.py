@@ -30,7 +30,7 @@ def test_every_state_change_is_recorded(hash_memory):
     assert [r.op for r in mem.audit_log(memory_id=res.created[1])] == ["remember", "recall", "pin", "archive",
                                                                         "restore"]
     forget = mem.audit_log(op="forget")[0]
-    assert set(forget.detail["content_hashes"]) == {str(res.created[0])}
+    assert forget.memory_ids == [res.created[0]] and "content_hashes" not in forget.detail
 
 
 def test_forgotten_text_never_in_the_audit_log(hash_memory):
@@ -48,7 +48,9 @@ def test_verify_detects_edited_and_deleted_records(hash_memory):
     mem = hash_memory
     for i in range(5):
         mem.remember([RawInput("a", f"note {i}")])
-    assert mem.audit_verify() == {"records": 6, "ok": True, "first_broken": None, "reason": "ok"}
+    verified = mem.audit_verify()
+    assert verified == {"records": 6, "ok": True, "first_broken": None, "reason": "ok",
+                        "last_hash": mem.audit_log()[-1].hash}
     conn = mem.store.conn
     with pytest.raises(Exception, match="append-only"):
         conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
@@ -60,6 +62,13 @@ def test_verify_detects_edited_and_deleted_records(hash_memory):
     result = mem.audit_verify()
     assert result["ok"] is False and result["first_broken"] == 3 and "hash" in result["reason"]
     conn.execute("UPDATE audit_log SET actor = 'user' WHERE id = 3")
+    assert mem.audit_verify()["ok"]
+    # the memory index is outside the hashes: emptying it would hide a record from `audit show`
+    saved = conn.execute("SELECT audit_id, memory_id FROM audit_memories WHERE audit_id = 2").fetchall()
+    conn.execute("DELETE FROM audit_memories WHERE audit_id = 2")
+    result = mem.audit_verify()
+    assert result["ok"] is False and result["first_broken"] == 2 and "memory index" in result["reason"]
+    conn.executemany("INSERT INTO audit_memories(audit_id, memory_id) VALUES (?, ?)", saved)
     assert mem.audit_verify()["ok"]
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_memories WHERE audit_id = 4")

@@ -106,7 +106,7 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False):
     if json_out:
         out.emit_json(result)
     elif result["ok"]:
-        print(f"audit chain intact: {result['records']} records verified")
+        print(f"audit chain intact: {result['records']} records verified, last hash {result['last_hash'][:16]}")
     if not result["ok"]:
         raise ChainBroken(f"audit chain broken at record {result['first_broken']}: {result['reason']}")
 

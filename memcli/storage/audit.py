@@ -2,7 +2,8 @@
 
 Each record's hash is SHA-256 over its canonical JSON (id, time, actor, operation, memory ids, detail) followed by
 the previous record's hash, so editing, deleting or reordering any record breaks every hash after it.
-Records hold ids and content hashes, never memory text: forgetting must not leave the text behind here.
+Records hold ids and counts, never memory text nor a hash of it: forgetting must not leave the text (or a way to
+guess it) behind here.
 Triggers refuse UPDATE and DELETE on the table; `verify` catches what bypasses them (a raw file edit).
 """
 
@@ -84,26 +85,39 @@ class AuditLog:
         rows = [_record(r) for r in self.conn.execute(sql, params)]
         return rows[-limit:] if limit else rows
 
-    def verify(self) -> tuple[int, int | None, str]:
-        """(records checked, first broken id or None, reason)."""
+    def verify(self) -> tuple[int, int | None, str, str]:
+        """(records checked, first broken id or None, reason, the last record's hash).
+
+        The memory index (audit_memories, which `audit show` and `audit log --memory` read) must list exactly each
+        record's memory ids: it is outside the hashes, so deleting its rows would otherwise hide a record from a
+        memory's history unnoticed. Cutting off the newest records cannot be seen from inside the file: keep the
+        last hash somewhere else to check that."""
         prev = GENESIS
         expected_id = 1
         n = 0
+        index: dict[int, list[int]] = {}
+        for audit_id, memory_id in self.conn.execute(
+                "SELECT audit_id, memory_id FROM audit_memories ORDER BY audit_id, memory_id"):
+            index.setdefault(audit_id, []).append(memory_id)
         for row in self.conn.execute(
             "SELECT id, at, actor, op, memory_ids, detail, prev_hash, hash FROM audit_log ORDER BY id"
         ):
             n += 1
             rid, at, actor, op, ids_json, detail_json, prev_hash, h = row
             if rid != expected_id:
-                return n, rid, f"record {expected_id} is missing (next is {rid})"
+                return n, rid, f"record {expected_id} is missing (next is {rid})", prev
             if prev_hash != prev:
-                return n, rid, "previous-hash link does not match the record before it"
+                return n, rid, "previous-hash link does not match the record before it", prev
             try:
                 recomputed = record_hash(rid, at, actor, op, ids_json, detail_json, prev)
             except (ValueError, TypeError):
-                return n, rid, "record is not valid JSON"
+                return n, rid, "record is not valid JSON", prev
             if recomputed != h:
-                return n, rid, "record content does not match its hash"
+                return n, rid, "record content does not match its hash", h
+            if index.pop(rid, []) != json.loads(ids_json):
+                return n, rid, "the memory index does not list this record's memory ids", h
             prev = h
             expected_id += 1
-        return n, None, "ok"
+        if index:
+            return n, min(index), "the memory index names a record that is not in the log", prev
+        return n, None, "ok", prev

@@ -480,13 +480,6 @@ class Store:
                 part))
         return found
 
-    def content_hashes(self, ids: Sequence[int]) -> dict[int, str]:
-        out = {}
-        for part in _parts(ids):
-            out.update(self.conn.execute(
-                f"SELECT id, content_hash FROM memories WHERE id IN ({','.join('?' * len(part))})", part).fetchall())
-        return out
-
     def set_status(self, ids: Sequence[int], status: str, *, only_from: Sequence[str] | None = None) -> list[int]:
         """Change status in one statement per 500 ids; returns the ids that actually changed."""
         changed: list[int] = []
