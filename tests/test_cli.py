@@ -71,6 +71,8 @@ def test_recall_counts_and_quiet_mode(cli):
     assert r.stdout.strip() == "1"
     r = cli("stats", "--json")
     assert json.loads(r.stdout)["memories"] == 1
+    r = cli("recall", "qqqzzz")  # nothing: a pipe gets no line, the person reading stderr gets a note
+    assert r.exit_code == 0 and r.stdout == "" and "No memory matches" in r.stderr
 
 
 def test_stored_text_cannot_drive_the_terminal(cli):

@@ -108,8 +108,8 @@ class Output:
             for h in hits:
                 print(h.id)
             return
-        if not hits:
-            print(f"No memory matches {safe(query)!r}.")
+        if not hits:  # a note for people, on stderr: a pipe reading tab-separated hits gets no lines at all
+            print(f"No memory matches {safe(query)!r}.", file=sys.stderr)
             return
         if not sys.stdout.isatty():
             # Pipes get stable tab-separated lines (id, when, score, sources, text), not a drawn table.
