@@ -81,8 +81,12 @@ class LifecycleMixin:
         with store.transaction():
             if archive:
                 changed = store.set_status(ids, "archived", only_from=("active", "quarantined"))
-                store.audit.append(at=now, actor=self.actor, op="archive", memory_ids=changed, detail={})
-                return ForgetResult(ids=changed, archived=True)
+                # a day summary or profile quoting them would keep showing them: rebuilt without them
+                stale = store.summaries_covering(changed)
+                store.mark_stale(stale)
+                store.audit.append(at=now, actor=self.actor, op="archive", memory_ids=changed,
+                                   detail={"derived_stale": stale})
+                return ForgetResult(ids=changed, archived=True, derived_stale=stale)
             erased = store.erase(ids, now)
             self._rebuild_context(erased["sources_redacted"])
             all_ids = erased["erased_ids"]
@@ -124,8 +128,10 @@ class LifecycleMixin:
         with store.transaction():
             changed = store.set_status([int(i) for i in ids], "active", only_from=("archived", "quarantined"))
             if changed:
+                stale = store.summaries_covering(changed)  # rebuilt with them by the next consolidate
+                store.mark_stale(stale)
                 store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="restore", memory_ids=changed,
-                                   detail={})
+                                   detail={"derived_stale": stale})
         return changed
 
     def pin(self, ids: Sequence[int], pinned: bool = True) -> list[int]:

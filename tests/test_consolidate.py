@@ -191,3 +191,21 @@ def test_a_consolidate_stopped_while_rebuilding_loses_no_summary(hash_memory, mo
     mem.consolidate()
     sid = mem.store.summary_for("default", "day", "2024-03-01")
     assert sid is not None and mem.store.memory_row(sid)["text"] and not mem.store.memory_row(sid)["stale"]
+
+
+def test_archiving_hides_a_memory_from_its_day_summary_and_restoring_brings_it_back(hash_memory):
+    mem = hash_memory
+    mem.remember([RawInput("d1", chat("2024-03-01", "Ana: packed the boxes", "Bo: booked the van",
+                                      "Ana: the lawyer zq9secret called", "Bo: great"))])
+    mem.consolidate()
+    lawyer = next(h.id for h in mem.recall("lawyer called", filters=Filters(kinds=["episodic"])))
+    result = mem.forget([lawyer], archive=True)
+    assert result.derived_stale  # the day summary quoted it
+    assert all("zq9secret" not in h.text for h in mem.recall("zq9secret lawyer", limit=20))
+    mem.consolidate()
+    sid = mem.store.summary_for("default", "day", "2024-03-01")
+    assert "zq9secret" not in mem.store.memory_row(sid)["text"]
+    mem.restore([lawyer])
+    mem.consolidate()
+    sid = mem.store.summary_for("default", "day", "2024-03-01")
+    assert "zq9secret" in mem.store.memory_row(sid)["text"]

@@ -623,13 +623,32 @@ class Store:
                 sources_redacted.append(sid)
         # A derived memory that also rests on survivors (a day summary, a profile) may quote the forgotten text:
         # its text and search keys go now; the row stays, marked stale, so the next consolidate rebuilds it.
-        for part in _parts(sorted(stale)):
-            self._drop_search_keys(part)
-            self.conn.execute(f"UPDATE memories SET stale = 1, text = '', key_text = '', context = '' "
-                              f"WHERE id IN ({','.join('?' * len(part))})", part)
+        self.mark_stale(sorted(stale))
         return {"derived_deleted": derived_deleted, "derived_stale": sorted(stale),
                 "sources_deleted": sources_deleted, "sources_redacted": sources_redacted,
                 "erased_ids": doomed_list}
+
+    def mark_stale(self, ids: Sequence[int]) -> None:
+        """Derived memories that may quote what is no longer there lose their text and search keys now; the rows
+        stay, marked stale, so the next consolidate rebuilds them."""
+        for part in _parts(ids):
+            self._drop_search_keys(part)
+            self.conn.execute(f"UPDATE memories SET stale = 1, text = '', key_text = '', context = '' "
+                              f"WHERE id IN ({','.join('?' * len(part))})", part)
+
+    def summaries_covering(self, ids: Sequence[int]) -> list[int]:
+        """Recorded day summaries and profiles derived from any of `ids`, or of their scope and day (which a
+        memory archived when they were written is not among)."""
+        found: set[int] = set()
+        for part in _parts(ids):
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in self.conn.execute(
+                "SELECT l.memory_id FROM memory_links l JOIN summaries s ON s.memory_id = l.memory_id "
+                f"WHERE l.relation = 'derived_from' AND l.target_id IN ({marks}) "
+                "UNION SELECT s.memory_id FROM summaries s JOIN memories m ON m.scope = s.scope "
+                "AND ((s.period = 'day' AND s.period_key = substr(m.occurred_at, 1, 10)) OR s.period = 'profile') "
+                f"WHERE m.id IN ({marks})", part + part))
+        return sorted(found)
 
     def _drop_search_keys(self, ids: Sequence[int]) -> None:
         """Remove memories' vectors and full-text rows."""
