@@ -9,6 +9,8 @@ embedding model, an import reproduces recall exactly; otherwise memories are re-
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable
 from typing import TextIO
 
@@ -132,6 +134,52 @@ class TransferMixin:
         return result
 
 
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str(v) -> bool:
+    return isinstance(v, str)
+
+
+def _opt_str(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _time(v) -> bool:
+    """memcli writes UTC ISO-8601 with a Z; anything else would sort wrongly against --before/--after."""
+    return isinstance(v, str) and _ISO.fullmatch(v) is not None
+
+
+def _opt_time(v) -> bool:
+    return v is None or v == "" or _time(v)
+
+
+def _vectors(v) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(row, list) and row and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                              and math.isfinite(x) for x in row) for row in v)
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_FIELDS = {  # a field present must pass its check; a malformed one is refused before anything is written
+    "source": {"id": _int, "origin": _str, "format": _str, "scope": _str, "sha256": _str, "received_at": _time,
+               "raw": _str, "n_messages": _int, "stated_at": _opt_str, "redacted_at": _opt_time},
+    "message": {"id": _int, "source_id": _int, "seq": _int, "text": _str, "speaker": _opt_str, "role": _opt_str,
+                "occurred_at": _opt_time, "external_id": _opt_str},
+    "memory": {"id": _int, "kind": _str, "text": _str, "scope": _str, "occurred_at": _time, "created_at": _time,
+               "content_hash": _str, "key_text": _str, "context": _str, "speaker": _opt_str,
+               "messages": lambda v: isinstance(v, list) and all(_int(x) for x in v),
+               "tags": lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+               "links": lambda v: isinstance(v, list) and all(
+                   isinstance(x, list) and len(x) == 2 and _str(x[0]) and _int(x[1]) for x in v),
+               "summary_of": lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(map(_str, v))),
+               "vectors": _vectors, "strength": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+               "recall_count": _int, "status": _str, "pinned": _int, "stale": _int,
+               "last_recalled_at": _opt_time, "valid_until": _opt_time},
+}
+
+
 def _validate(lines: Iterable[str], origin: str):
     from .ingest.parse import json_lines
 
@@ -148,9 +196,21 @@ def _validate(lines: Iterable[str], origin: str):
         missing = [k for k in _REQUIRED[kind] if k not in obj]
         if missing:
             raise InputError(f"{origin}:{lineno}: {kind} record lacks {', '.join(missing)}")
+        bad = [k for k, check in _FIELDS[kind].items() if k in obj and not check(obj[k])]
+        if bad:
+            raise InputError(f"{origin}:{lineno}: {kind} record has a malformed {', '.join(bad)}")
         {"source": sources, "message": messages, "memory": memories}[kind].append(obj)
     if meta is None:
         raise InputError(f"{origin}: not a memcli export (no meta line)")
+    if meta.get("embedding_dim") is not None and not _int(meta["embedding_dim"]):
+        raise InputError(f"{origin}: meta line has a malformed embedding_dim")
+    for kind, records in (("source", sources), ("message", messages), ("memory", memories)):
+        ids = [r["id"] for r in records]
+        if len(set(ids)) != len(ids):
+            raise InputError(f"{origin}: two {kind} records share an id")
+    dims = {len(v) for m in memories for v in (m.get("vectors") or [])}
+    if len(dims) > 1 or (dims and meta.get("embedding_dim") not in (None, *dims)):
+        raise InputError(f"{origin}: vectors of different lengths, or not the meta line's embedding_dim")
     source_ids = {s["id"] for s in sources}
     message_ids = {m["id"] for m in messages}
     for m in messages:
