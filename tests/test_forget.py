@@ -287,3 +287,14 @@ def test_forget_rebuilds_neighbours_context_from_their_own_source_after_a_merge(
         assert "garden party plans" in context(first[1]) and "weather is bad" not in context(first[1])
         assert context(second[1]).count("see you soon") == 1
         assert "4417" not in context(second[1])
+
+
+def test_a_forgotten_id_is_never_handed_out_again(hash_memory):
+    """An agent that kept an id, and `audit show ID`, must never reach another memory under it."""
+    mem = hash_memory
+    first = mem.remember([RawInput("a", "note one")]).created + mem.remember([RawInput("b", "note two")]).created
+    mem.forget([first[-1]])
+    again = mem.remember([RawInput("c", "note three")]).created
+    assert again[0] > first[-1]
+    mem.forget(first[:1] + again)  # emptied out, the mark still holds
+    assert mem.remember([RawInput("d", "note four")]).created[0] > again[0]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from . import vector_codec
-from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, META_DIM, stored_key_text
+from .store import CONTEXT, KEY_TEXT, KEYS_JOIN, META_DIM, NEXT_MEMORY_ID, stored_key_text
 
 SOURCE_COLS = ("id", "origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
                "redacted_at")
@@ -85,8 +85,8 @@ class Portable:
         cols = [c for c in MEMORY_COLS if c not in ("id", "context")]  # the context is kept in the FTS row only
         stored = {**rec, "key_text": stored_key_text(rec["key_text"], fts_text)}
         values = [json.dumps(stored[c]) if c == "flags" and stored[c] else stored[c] for c in cols]
-        cur = self.conn.execute(f"INSERT INTO memories({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-                                values)
+        cur = self.conn.execute(f"INSERT INTO memories(id, {', '.join(cols)}) "
+                                f"VALUES ({NEXT_MEMORY_ID}, {','.join('?' * len(cols))})", values)
         mid = cur.lastrowid
         self.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
                           [mid, fts_text, rec["context"]])

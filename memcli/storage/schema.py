@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 
 MIGRATION_SET = "memcli"
+META_ID_MARK = "memory_id_mark"  # the highest memory id ever deleted (m007)
 # The names of _migrations(), in order (a test keeps them equal): opening a current database checks these with
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
 MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
-                   "m005_int8_vectors", "m006_keys_stored_once")
+                   "m005_int8_vectors", "m006_keys_stored_once", "m007_ids_never_reused")
 
 
 def _migrations():
@@ -175,6 +176,23 @@ def _migrations():
             UPDATE memories SET key_text = ''
                 WHERE key_text = (SELECT f.text FROM memories_fts f WHERE f.rowid = memories.id);
             UPDATE memories SET context = '' WHERE context != '';
+            """,
+        )
+
+    @migrations()
+    def m007_ids_never_reused(db):
+        # SQLite hands a deleted rowid out again; an agent acting on a remembered id, or `audit show ID`, would then
+        # reach another memory. New memories take ids above every id ever used (storage/store.py NEXT_MEMORY_ID); the
+        # audit log names every memory ever stored, so it seeds the mark for ids deleted before this migration.
+        _run_statements(
+            db,
+            f"""
+            INSERT OR REPLACE INTO meta(key, value) VALUES ('{META_ID_MARK}', (SELECT max(
+                coalesce((SELECT max(id) FROM memories), 0), coalesce((SELECT max(memory_id) FROM audit_memories), 0),
+                coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0))));
+            CREATE TRIGGER IF NOT EXISTS memories_id_mark AFTER DELETE ON memories BEGIN
+                UPDATE meta SET value = max(CAST(value AS INTEGER), old.id) WHERE key = '{META_ID_MARK}';
+            END;
             """,
         )
 

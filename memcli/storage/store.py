@@ -12,10 +12,15 @@ import numpy as np
 from ..errors import DatabaseError, ModelError
 from . import vector_codec
 from .audit import AuditLog
+from .schema import META_ID_MARK
 
 META_MODEL = "embedding_model"
 FTS_SLACK = 32  # extra FTS rows fetched so a few inactive memories among the top ones cost no second query
 VEC_MAX_K = 4096  # sqlite-vec's largest k for a KNN query
+# A new memory's id: above every id in use and every id ever deleted (schema.py m007), so an id names one memory
+# for good — in an agent's notes and in the audit log.
+NEXT_MEMORY_ID = ("(SELECT max(coalesce((SELECT max(id) FROM memories), 0), "
+                  f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0)) + 1)")
 META_DIM = "embedding_dim"
 # A memory's full-text keys live once, in its FTS row: memories.context is left '' and memories.key_text is ''
 # when the embedding key is the FTS message text (the usual case). They were stored twice, ~700 B a memory (m006).
@@ -237,8 +242,8 @@ class Store:
 
     def insert_memory(self, mem: NewMemory, created_at: str, vectors: np.ndarray) -> int:
         cur = self.conn.execute(
-            "INSERT INTO memories(kind, text, speaker, scope, occurred_at, created_at, content_hash, key_text, "
-            "strength) VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO memories(id, kind, text, speaker, scope, occurred_at, created_at, content_hash, key_text, "
+            f"strength) VALUES ({NEXT_MEMORY_ID},?,?,?,?,?,?,?,?,?)",
             [mem.kind, mem.text, mem.speaker, mem.scope, mem.occurred_at, created_at, mem.content_hash,
              stored_key_text(mem.key_text, mem.fts_text), mem.strength],
         )
