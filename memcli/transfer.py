@@ -101,7 +101,11 @@ class TransferMixin:
                     message_map[msg["id"]] = port.insert_message(msg, target)
                     result["messages"] += 1
                 else:
-                    message_map[msg["id"]] = port.message_at(target, msg["seq"])
+                    found = port.message_at(target, msg["seq"])
+                    if found is None:  # forgotten here since the export: it comes back with its memory
+                        found = port.insert_message(msg, target)
+                        result["messages"] += 1
+                    message_map[msg["id"]] = found
             memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
             for rec in memories:  # already stored: still link the imported messages, or forget could not find them
                 if rec["id"] in memory_map:

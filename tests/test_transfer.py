@@ -163,3 +163,15 @@ def test_a_stale_summary_gets_no_vector_on_reindex_and_does_not_force_reembeddin
         assert result["memories"] == 3 and not result["reembedded"]
         stale = [m for m in mem.store.memory_vectors(range(1, 10))]
         assert len(stale) == 2  # the two surviving turns; the stale summary has none
+
+
+def test_a_memory_forgotten_since_the_export_comes_back_with_its_provenance(tmp_path):
+    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as mem:
+        res = mem.remember([RawInput("chat", CHAT)], fmt="jsonl")
+        out = tmp_path / "export.jsonl"
+        with open(out, "w") as fh:
+            mem.export_jsonl(fh)
+        mem.forget([res.created[2]])
+        mem.import_jsonl(out.read_text().split("\n"))
+        back = next(h for h in mem.recall("salmon", touch=False) if h.text == "She prefers salmon")
+        assert [s["message_id"] for s in back.sources] == ["c3"]  # forget --source and audit show reach it again
