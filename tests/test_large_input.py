@@ -173,3 +173,12 @@ def test_a_time_stated_once_carries_across_parts_as_in_one_piece(tmp_path, monke
         mem.remember([RawInput("stdin", _spool(data))], fmt="chat", at="2022-02-02")
         days = {mem.store.memory_row(i)["occurred_at"][:10] for i in range(1, 11)}
     assert days == {"2020-01-01"}
+
+
+def test_json_lines_whose_first_line_is_longer_than_the_head_are_recognised(tmp_path):
+    first = json.dumps({"speaker": "Ana", "text": "long " * 20_000})  # ~100 KB: longer than the 64 KB head
+    data = (first + "\n" + json.dumps({"speaker": "Bo", "text": "short reply"}) + "\n").encode()
+    spooled = _spool(data)
+    assert stream.stream_format(spooled, "auto") == "jsonl"
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        assert len(mem.remember([RawInput("stdin", spooled)]).created) >= 2

@@ -82,7 +82,9 @@ def detect_format(text: str, complete: bool = True) -> str:
             return "jsonl"
         except ValueError:
             if not complete:
-                return "json"
+                # a first line longer than the head is cut, not invalid: JSON Lines with a long first message
+                # (a JSON document this large would be pretty-printed or an array)
+                return "jsonl" if "\n" not in stripped else "json"
             try:
                 json.loads(stripped)
                 return "json"
