@@ -63,6 +63,11 @@ class _Rebuild:
     members: list[int]
 
 
+def _report(new_memories: int, dry_run: bool) -> dict:
+    return {"new_memories": new_memories, "merged": [], "summaries_written": [], "summaries_regenerated": 0,
+            "profiles_written": [], "superseded": [], "facts_accepted": 0, "decayed": 0, "dry_run": dry_run}
+
+
 _WORDS = re.compile(r"\w+")
 
 
@@ -115,8 +120,8 @@ class ConsolidateMixin:
                 self.store.require_writable()
             lock = None
         with _exclusive(lock) as held:
-            if not held:
-                return {"skipped": "another consolidation is running"}
+            if not held:  # the usual keys, empty, so a script reading --json needs no special case
+                return {**_report(0, dry_run), "skipped": "another consolidation is running"}
             return self._consolidate(scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)
 
     def _consolidate(self, scope, since, dry_run, decay_threshold, llm, progress) -> dict:
@@ -124,8 +129,7 @@ class ConsolidateMixin:
         last_id = int(store.meta(META_LAST_ID) or 0)
         high_water = store.max_memory_id()
         new = store.episodic_since(last_id, scope, since)
-        report = {"new_memories": len(new), "merged": [], "summaries_written": [], "summaries_regenerated": 0,
-                  "profiles_written": [], "superseded": [], "facts_accepted": 0, "decayed": 0, "dry_run": dry_run}
+        report = _report(len(new), dry_run)
         # 1. near-duplicates
         from .storage.store import Filters
 

@@ -172,8 +172,8 @@ def consolidate(
         report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, llm=llm, progress=advance)
     if json_out:
         out.emit_json(report)
-    elif "skipped" in report:
-        print(f"skipped: {report['skipped']}")
+    elif "skipped" in report:  # a note, not a result: stderr, also under -q (cron mails it)
+        typer.echo(f"skipped: {report['skipped']}", err=True)
     elif not quiet:
         print(f"{'would consolidate' if dry_run else 'consolidated'}: {report['new_memories']} new memories, "
               f"{len(report['merged'])} merged, {len(report['summaries_written'])} day summaries, "
