@@ -182,3 +182,15 @@ def test_json_lines_whose_first_line_is_longer_than_the_head_are_recognised(tmp_
     assert stream.stream_format(spooled, "auto") == "jsonl"
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
         assert len(mem.remember([RawInput("stdin", spooled)]).created) >= 2
+
+
+def test_a_chat_line_read_in_pieces_keeps_its_speaker_and_text(monkeypatch):
+    """A piece of a long line that happens to start with 'Note: ...' is still Ana's text, joined as written."""
+    monkeypatch.setattr(stream, "LINE_PIECE", 64)
+    filler = "and so on " * 5
+    chat = (f"[2024-05-01T10:00:00] Ana: {filler}{'x' * 3} Note: the meeting moved to Friday {filler}end\n"
+            "[2024-05-01T10:01:00] Bo: ok\n")
+    _, whole = parse(chat, "chat", "x")
+    streamed = [m for _, _, msgs in stream.iter_parts(_spool(chat.encode() + b"\n" * 1100), iter_chat) for m in msgs]
+    assert [(m.speaker, m.text) for m in streamed] == [(m.speaker, m.text) for m in whole]
+    assert [m.speaker for m in streamed] == ["Ana", "Bo"]

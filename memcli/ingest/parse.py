@@ -176,7 +176,15 @@ def iter_chat(lines: Iterable[tuple[int, int, str]], origin: str) -> Iterator[tu
     """'Speaker: text' lines as (start offset, message); other lines continue the previous message."""
     current: Message | None = None
     start = 0
+    prev_lineno, cut_at_space = None, False
     for lineno, offset, line in lines:
+        if current is not None and lineno == prev_lineno:
+            # the next piece of a line too long to read whole (stream.py): never a new 'Speaker:' line, and joined
+            # as it was cut, after a space
+            current.text += (" " if cut_at_space else "") + line.strip()
+            cut_at_space = line[-1:].isspace()
+            continue
+        prev_lineno, cut_at_space = lineno, line[-1:].isspace()
         m = _CHAT_LINE.match(line)
         if m:
             if current is not None:
