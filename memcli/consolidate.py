@@ -265,4 +265,4 @@ class ConsolidateMixin:
     def _count_decayed(self, threshold: float | None) -> int:
         from .storage.store import Filters
 
-        return len(self.decayed_among(self.store.select_ids(Filters(active_only=False)), threshold))
+        return len(self.decayed_among(self.store.select_ids(Filters(active_only=True)), threshold))

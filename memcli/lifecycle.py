@@ -47,7 +47,9 @@ class LifecycleMixin:
         store = self.store
         sel = Filters(ids=[int(i) for i in ids], scope=scope, tags=list(tags), until=option_time(before, "before"),
                       since=option_time(after, "after"), time_field=time_field, source_id=source_id,
-                      active_only=False)
+                      # --decayed: only what recall can still return fades; an archived memory stays restorable,
+                      # and a merged copy goes with the memory it was merged into
+                      active_only=decayed)
         if ids:
             self._require_ids(ids)
         chosen = store.select_ids(sel)

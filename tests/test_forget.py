@@ -102,6 +102,9 @@ def test_decayed_respects_strength_and_pins(populated):
     mem.pin([3])
     assert mem.select_for_forget(decayed=True) == [1, 4, 5]
     assert mem.select_for_forget(decayed=True, threshold=0.0) == []
+    mem.forget([5], archive=True)  # archived: hidden, restorable, so it does not fade away
+    assert mem.select_for_forget(decayed=True) == [1, 4]
+    mem.restore([5])
     # a pinned fact keeps its evidence: erasing all of it would erase the fact too
     fact = mem.derive("fact", "the scratch idea was about kites", [4])
     mem.pin([fact])
