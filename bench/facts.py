@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtalk import KS, bench_parser, load_chat, score  # noqa: E402
+from realtalk import KS, asked_at, bench_parser, load_chat, score  # noqa: E402
 
 from memcli.core import Memory, RawInput  # noqa: E402
 from memcli.storage.store import Filters  # noqa: E402
@@ -55,7 +55,8 @@ def main(argv=None):
         def run(kinds):
             out = []
             for q in questions:
-                hits = mem.recall(q["question"], limit=max(KS), touch=False, filters=Filters(kinds=kinds))
+                hits = mem.recall(q["question"], limit=max(KS), touch=False, filters=Filters(kinds=kinds),
+                                  asked_at=asked_at(records))
                 out.append([[s["message_id"] for s in h.sources] for h in hits])
             return score(out, questions)["all"] if questions else None
 

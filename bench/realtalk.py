@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,6 +98,12 @@ def bm25_baseline(records, questions):
     return out
 
 
+def asked_at(records) -> datetime:
+    """The questions are asked when the chat ends, not on the day the bench runs: 'last month' must not move with
+    the calendar (3 of 726 questions read differently in 2024 and 2026 before this)."""
+    return datetime.strptime(max(r["timestamp"] for r in records), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
 def run_memcli(records, questions, embedder, key_options, recall_variants, workdir: Path):
     """Ingest once per key policy, then run every recall variant on the same database."""
     db = workdir / "bench.db"
@@ -108,13 +114,14 @@ def run_memcli(records, questions, embedder, key_options, recall_variants, workd
     t0 = time.perf_counter()
     mem.remember([RawInput("realtalk", payload)], fmt="jsonl")
     ingest_s = time.perf_counter() - t0
+    when = asked_at(records)
     results = {}
     for name, opts in recall_variants.items():
         mem.recall_options = opts
         retrieved = []
         t0 = time.perf_counter()
         for q in questions:
-            hits = mem.recall(q["question"], limit=max(KS), touch=False)
+            hits = mem.recall(q["question"], limit=max(KS), touch=False, asked_at=when)
             retrieved.append([[s["message_id"] for s in h.sources] for h in hits])
         results[name] = (retrieved, time.perf_counter() - t0)
     mem.close()

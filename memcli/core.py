@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -422,9 +423,10 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         return store.search_fts(match, filters, depth, opts.fts_weights) if match else []
 
     def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
-               fresh: bool = False) -> list[Hit]:
+               fresh: bool = False, asked_at: datetime | None = None) -> list[Hit]:
         """Hybrid recall. `fresh` weights each fused score by (0.5 + 0.5 × retention), so memories that are
-        used and recent rank above stale ones of equal relevance."""
+        used and recent rank above stale ones of equal relevance. `asked_at` (default: now) is when the question
+        is asked from: 'last week' and retention are read against it (a replayed conversation, a benchmark)."""
         if not query or not query.strip():
             raise InputError("empty query")
         require_utf8(query, "the query")
@@ -456,7 +458,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 similarity = dict(vec)
                 lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
             fused = rrf(lists, {"fts": opts.weight_fts, "vector": opts.weight_vector}, k=opts.rrf_k)
-            self._apply_priors(query, fused)
+            self._apply_priors(query, fused, asked_at or now_utc())
             superseded = store.superseded_among([f.memory_id for f in fused])
             if superseded:  # history stays recallable, but current facts come first
                 for f in fused:
@@ -466,7 +468,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
             if fresh:
                 from .retention import retention
 
-                now = now_utc()
+                now = asked_at or now_utc()
                 rows = {r[0]: r for r in store.retention_rows([f.memory_id for f in fused])}
                 for f in fused:
                     _mid, created, last, strength, pinned = rows[f.memory_id]
@@ -507,7 +509,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                                                "hits": len(hits), "touched": touch})
         return hits
 
-    def _apply_priors(self, query: str, fused: list) -> None:
+    def _apply_priors(self, query: str, fused: list, asked_at: datetime) -> None:
         """Re-weight fused candidates by speaker named, length and the question's dates; re-sort in place."""
         opts = self.recall_options
         if not fused or not (opts.speaker_boost or opts.length_exponent or opts.time_boost):
@@ -516,7 +518,7 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
         speaker = named_speaker(query, (r[0] for r in rows.values())) if opts.speaker_boost else None
         when = None
         if opts.time_boost:
-            tq = parse_time_query(query, now_utc())
+            tq = parse_time_query(query, asked_at)
             # 1..9998: a yearless day is expanded over these years, and a span may end in the next year
             years = [min(max(int(r[2][:4]), 1), 9998) for r in rows.values() if r[2] and r[2][:4].isdigit()]
             if tq and years:

@@ -200,3 +200,15 @@ def test_recall_survives_memories_at_the_ends_of_the_calendar(tmp_path, at, ques
         mem.remember([RawInput("note", "the plan for the old fort")], at=at)
         hits = mem.recall(question)
         assert hits and hits[0].occurred_at.startswith(at)
+
+
+def test_recall_reads_relative_dates_from_when_the_question_is_asked(tmp_path):
+    from datetime import datetime, timezone
+
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "we planted the tomatoes in the garden")], at="2023-05-10T10:00:00Z")
+        mem.remember([RawInput("b", "we planted the roses in the garden")], at="2023-06-20T10:00:00Z")
+        june = datetime(2023, 7, 3, tzinfo=timezone.utc)  # 'last month' asked in July 2023 is June 2023
+        assert mem.recall("what did we plant last month?", asked_at=june)[0].text.endswith("roses in the garden")
+        may = datetime(2023, 6, 3, tzinfo=timezone.utc)
+        assert mem.recall("what did we plant last month?", asked_at=may)[0].text.endswith("tomatoes in the garden")
