@@ -91,7 +91,8 @@ class Hit:
 def content_hash(kind: str, scope: str, msg: Message, stated_time: str | None = None) -> str:
     """Identity of a memory: same text, speaker, stated time and id in the same scope is the same memory.
 
-    The stated time is the record's own or --at; the implicit 'now' is left out so that remembering the
+    The stated time is the record's own, the one it inherits from an earlier line of its transcript, or --at
+    ('Bob: yes' told on two dated days is two memories); the implicit 'now' is left out so that remembering the
     same note twice does not store it twice.
     """
     when = msg.occurred_at or stated_time or ""
@@ -387,18 +388,19 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
 
     def _drafts(self, messages: list[Message], scope: str, tags: list[str], kind: str,
                 default_time: str, stated_time: str | None = None, lead_time: str | None = None) -> list[NewMemory]:
-        times = []
+        times, stated = [], []
         last_time = lead_time
         for msg in messages:
             # A message without its own time inherits the previous one in the same transcript.
             last_time = msg.occurred_at or last_time
             times.append(last_time or default_time)
+            stated.append(last_time or stated_time)  # what the input says (the implicit 'now' is not stated)
         keys = build_keys(messages, self.key_options, times)
         return [
             NewMemory(kind=kind, text=msg.text, speaker=msg.speaker, scope=scope, occurred_at=when,
-                      content_hash=content_hash(kind, scope, msg, stated_time), key_text=key_text, context=context,
+                      content_hash=content_hash(kind, scope, msg, said), key_text=key_text, context=context,
                       fts_text=fts_text, tags=list(tags))
-            for msg, when, (key_text, fts_text, context) in zip(messages, times, keys)
+            for msg, when, said, (key_text, fts_text, context) in zip(messages, times, stated, keys)
         ]
 
     # -- recall -------------------------------------------------------------------------------------------------

@@ -287,3 +287,13 @@ def test_recall_takes_any_limit_from_python(db_path):
     with Memory(db_path, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("notes", "\n\n".join(f"note {i} about the garden" for i in range(30)))])
         assert len(mem.recall("garden", limit=2000)) == 30
+
+
+def test_a_message_that_inherits_its_time_is_not_merged_with_the_same_words_on_another_day(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        a = mem.remember([RawInput("one", "[2024-03-01 10:00] Ana: how did the exam go?\nBob: I passed")]).created
+        b = mem.remember([RawInput("two", "[2024-06-01 10:00] Ana: and the driving test?\nBob: I passed")]).created
+        assert len(set(a + b)) == 4  # Bob's June 'I passed' is its own memory, dated June
+        assert mem.store.memory_row(b[1])["occurred_at"].startswith("2024-06-01")
+        again = mem.remember([RawInput("one again", "[2024-03-01 10:00] Ana: how did the exam go?\nBob: I passed")])
+        assert again.created == [] and sorted(again.existing) == sorted(a)  # the same telling is still one memory
