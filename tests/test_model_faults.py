@@ -60,3 +60,29 @@ def test_models_load_without_amx_extra_buffers_only_where_the_build_has_amx():
     with crash_safe_params():
         assert low.llama_model_default_params().use_extra_bufts is (not has_amx(low))
     assert low.llama_model_default_params is before and low.llama_model_default_params().use_extra_bufts
+
+
+def test_an_embedder_that_returns_nan_stores_nothing(tmp_path):
+    """A damaged model file can load and still compute NaN: refused, nothing stored, recall keeps working."""
+    import numpy as np
+
+    from memcli.core import Memory, RawInput
+    from memcli.errors import ModelError
+    from memcli.models.hashing import HashEmbedder
+
+    class Damaged(HashEmbedder):
+        def _embed_batch(self, texts):
+            out = np.asarray(super()._embed_batch(texts), dtype=np.float32)
+            out[:, 3] = np.nan
+            return out
+
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "a sound note")])
+    with Memory(tmp_path / "m.db", embedder=Damaged()) as mem:
+        try:
+            mem.remember([RawInput("b", "a note the damaged model reads")])
+        except ModelError as exc:
+            assert "NaN" in str(exc)
+        else:
+            raise AssertionError("NaN vectors were accepted")
+        assert mem.stats()["memories"] == 1

@@ -48,6 +48,9 @@ class Embedder(ABC):
             vectors[start : start + len(batch)] = self._embed_batch(batch)
             if progress:
                 progress(start + len(batch), len(pieces))
+        if not np.isfinite(vectors).all():  # a damaged model file: no vector is stored, nothing is searched
+            raise ModelError(f"the embedding model {self.model_id} returned NaN or infinite values; its file may "
+                             "be damaged (memcli doctor checks it; memcli models prepare --force rebuilds it)")
         vectors = _normalize(vectors)
         out: list[list[np.ndarray]] = [[] for _ in texts]
         for owner, vec in zip(owners, vectors):
