@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .extract import check_grounding
 from .ingest.keys import labelled
+from .scan import holds_instructions
 from .timeparse import now_utc, to_iso
 
 ASK_MIN_SIMILARITY = 0.35  # below this nothing recalled is about the question: abstain without generating
@@ -53,7 +54,8 @@ class PipelineMixin:
 
         store = self.store
         records = store.memories(sorted(memory_ids))
-        episodic = [r for r in records.values() if r["kind"] == "episodic" and r["status"] == "active"]
+        episodic = [r for r in records.values() if r["kind"] == "episodic" and r["status"] == "active"
+                    and not holds_instructions(r["flags"])]
         result = ExtractResult()
         reasons: Counter = Counter()
         for start in range(0, len(episodic), batch_size):
@@ -95,7 +97,8 @@ class PipelineMixin:
         if not question.strip():
             raise InputError("empty question")
         hits = self.recall(question, limit=limit)
-        relevant = [h for h in hits if (h.match.get("similarity") or 0) >= ASK_MIN_SIMILARITY]
+        relevant = [h for h in hits if (h.match.get("similarity") or 0) >= ASK_MIN_SIMILARITY
+                    and not holds_instructions(h.flags)]
         context = [{"id": h.id, "text": h.text, "speaker": h.speaker, "occurred_at": h.occurred_at,
                     "score": h.score} for h in relevant]
         if not relevant:

@@ -100,6 +100,12 @@ def _iban_ok(candidate: str) -> bool:
     return int(number) % 97 == 1
 
 
+def holds_instructions(flags: list[dict] | None) -> bool:
+    """A memory flagged as prompt injection: kept and shown, but never given to the generator as a note nor
+    accepted as evidence (ask, extract)."""
+    return any(f.get("kind") == "injection" for f in flags or [])
+
+
 def scan(text: str) -> list[Finding]:
     """Findings for one text, one per rule that fires, in rule order."""
     found = [Finding(kind, rule) for kind, rule, pattern in _RULES if pattern.search(text)]
