@@ -65,12 +65,23 @@ def parse_proposals(text: str) -> list[Proposal]:
             for m in _LINE.finditer(text)]
 
 
+_NEGATION = re.compile(r"\b(?:not|no|never|nobody|nothing|neither|nor|none|cannot)\b|n[’']t\b", re.IGNORECASE)
+
+
+def _negated(text: str) -> bool:
+    return _NEGATION.search(text) is not None
+
+
 def check_grounding(fact: str, cited_texts: list[str]) -> tuple[bool, str]:
     """The lexical part of the check (rules 2 and 3). Returns (ok, reason category)."""
     evidence = " ".join(cited_texts)
     ev_lower = {w.lower() for w in _words(evidence)}
     ev_stems = {_stem(w) for w in ev_lower}
     words = _words(fact)
+    # 'not' and 'never' are stop words, yet they turn a claim around: the fact may negate only what its evidence
+    # negates ('Ana has not moved to Lisbon' from 'I moved to Lisbon' is the opposite of its source)
+    if _negated(fact) and not _negated(evidence):
+        return False, "negation the cited messages do not make"
     for w in words:
         lw = w.lower()
         if any(c.isdigit() for c in w) or (w[0].isupper() and lw not in STOP_WORDS):

@@ -20,6 +20,9 @@ CHAT = "Ana: I moved to Lisbon in March.\nBo: Nice! How is the cat?\nAna: Miso l
     ("Ana is a customer of the bakery.", ["Ana: I moved to Lisbon in March."], False),    # FACTS.md's example
     ("Miso loves the balcony.", ["Ana: Miso loves the new balcony."], True),
     ("Miso loves balconies.", ["Ana: Miso loves the new balcony."], False),               # 'balconies' is not stemmed
+    ("Ana has not moved to Lisbon.", ["Ana: I moved to Lisbon in March."], False),       # negates its evidence
+    ("Ana didn't move to Lisbon.", ["Ana: I moved to Lisbon in March."], False),
+    ("Ana has not moved yet.", ["Ana: I have not moved yet."], True),                     # the evidence says it
 ])
 def test_lexical_grounding(fact, cited, ok):
     assert check_grounding(fact, cited)[0] is ok
