@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from memcli.models import gemma, minilm
 
@@ -86,3 +87,23 @@ def test_an_embedder_that_returns_nan_stores_nothing(tmp_path):
         else:
             raise AssertionError("NaN vectors were accepted")
         assert mem.stats()["memories"] == 1
+
+
+def test_two_first_uses_of_the_generator_at_once_both_succeed(tmp_path):
+    """Each assembles its own copy and renames it into place (they used to fail each other's checksum)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MEMCLI_CACHE_DIR": str(tmp_path)}
+    code = "from memcli.models import gemma; print(gemma.prepare(force=True))"
+    procs = []
+    for delay in (0.0, 0.2):  # the second starts while the first is writing
+        time.sleep(delay)
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    env_path = outs[0][0].strip()
+    assert gemma.is_prepared(Path(env_path))
+    assert not [p for p in os.listdir(tmp_path / "models") if p.endswith(".part")]

