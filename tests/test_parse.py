@@ -84,3 +84,10 @@ def test_decode_refuses_binary_invalid_utf8_and_empty():
     with pytest.raises(InputError, match="empty"):
         decode(b"  \n\t ", "f")
     assert decode("\ufeffhé".encode(), "f") == "hé"
+
+
+def test_a_note_with_colons_is_not_taken_for_a_chat():
+    note = "My plan for Monday: gym at 7\nThe dentist said: floss more and come back in June"
+    assert detect_format(note) == "text"
+    assert detect_format("user: hi\nassistant: hello, how can I help?") == "chat"
+    assert detect_format("Mary Ann: hi\nDr. Smith: hello") == "chat"

@@ -91,10 +91,21 @@ def detect_format(text: str, complete: bool = True) -> str:
             except ValueError:
                 return "jsonl"  # let the jsonl parser report the line
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    matches = sum(1 for ln in lines if _CHAT_LINE.match(ln))
+    matches = sum(1 for ln in lines if _looks_like_a_turn(ln))
     if matches >= 2 and matches >= 0.6 * len(lines):
         return "chat"
     return "text"
+
+
+def _looks_like_a_turn(line: str) -> bool:
+    """A 'Speaker: text' line whose speaker reads as a name or role: one word ('Ana', 'user'), or up to three
+    capitalised ones ('Mary Ann', 'Dr. Smith'). Notes are full of 'My plan for Monday: gym at 7' and 'The dentist
+    said: floss': read as chat, their opening words became speakers. (--format chat takes any speaker.)"""
+    m = _CHAT_LINE.match(line)
+    if not m:
+        return False
+    words = m.group("speaker").split()
+    return len(words) == 1 or (len(words) <= 3 and all(w[:1].isupper() for w in words))
 
 
 def parse(text: str, fmt: str, origin: str, importers: dict | None = None) -> tuple[str, list[Message]]:
