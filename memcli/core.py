@@ -368,7 +368,14 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                     store.add_tags(memory_id, draft.tags)
             new_ids = result.created[created_before:]
             new_set = set(new_ids)
-            if new_ids or len(result.sources) > sources_before:
+            # Told again, with tags or importance this time (also an input stored before, whole): they apply.
+            again = result.existing[existing_before:]
+            restated = bool(again and (batch.tags or batch.strength > 1.0))
+            if restated:
+                for memory_id in again:
+                    store.add_tags(memory_id, batch.tags)
+                store.raise_strength(again, batch.strength)
+            if new_ids or len(result.sources) > sources_before or restated:
                 store.audit.append(at=created_at, actor=self.actor, op="remember",
                                    memory_ids=new_ids + result.existing[existing_before:],
                                    detail={"created": len(new_ids),

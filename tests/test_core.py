@@ -297,3 +297,13 @@ def test_a_message_that_inherits_its_time_is_not_merged_with_the_same_words_on_a
         assert mem.store.memory_row(b[1])["occurred_at"].startswith("2024-06-01")
         again = mem.remember([RawInput("one again", "[2024-03-01 10:00] Ana: how did the exam go?\nBob: I passed")])
         assert again.created == [] and sorted(again.existing) == sorted(a)  # the same telling is still one memory
+
+
+def test_remembering_the_same_input_again_adds_its_tags_and_importance(db_path):
+    with Memory(db_path, embedder=HashEmbedder()) as mem:
+        first = mem.remember([RawInput("a", "blood type is O negative")], tags=["health"]).created
+        again = mem.remember([RawInput("a", "blood type is O negative")], tags=["work"], importance=1.0)
+        assert again.created == [] and again.existing == first
+        hit = mem.recall("blood type", touch=False)[0]
+        assert hit.tags == ["health", "work"]
+        assert mem.store.retention_rows(first)[0][3] == 5.0  # strength 1 + 4 x importance

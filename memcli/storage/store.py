@@ -266,6 +266,11 @@ class Store:
             "INSERT OR IGNORE INTO memory_tags(memory_id, tag) VALUES (?, ?)", [(memory_id, t) for t in tags]
         )
 
+    def raise_strength(self, ids: Sequence[int], strength: float) -> None:
+        for part in _parts(ids):
+            self.conn.execute(f"UPDATE memories SET strength = max(strength, ?) WHERE id IN ({','.join('?' * len(part))})",
+                              [strength, *part])
+
     def link_message(self, memory_id: int, message_id: int) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO memory_messages(memory_id, message_id) VALUES (?, ?)", [memory_id, message_id]
