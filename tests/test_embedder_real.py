@@ -101,3 +101,16 @@ def test_wrong_weights_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv(minilm.ENV_WEIGHTS, str(fake))
     with pytest.raises(Exception, match="SHA-256"):
         minilm.locate_weights(lambda _m: None)
+
+
+def test_a_damaged_tokenizer_beside_good_weights_is_refused_by_name(tmp_path, monkeypatch, real_embedder):
+    import shutil
+
+    good = minilm.locate_weights(lambda _m: None)
+    copy = tmp_path / "weights"
+    shutil.copytree(good, copy)
+    tok = copy / "tokenizer.json"
+    tok.write_bytes(tok.read_bytes()[:1000])  # truncated: the weights alone still pass their check
+    monkeypatch.setenv(minilm.ENV_WEIGHTS, str(copy))
+    with pytest.raises(Exception, match="tokenizer.json .*SHA-256"):
+        minilm.locate_weights(lambda _m: None)

