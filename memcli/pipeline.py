@@ -115,10 +115,11 @@ class PipelineMixin:
         claim = re.sub(r"\[\d+\]", "", generated)
         grounded = bool(cited) and check_grounding(claim, [
             labelled(by_id[i]["speaker"], by_id[i]["text"]) for i in cited])[0]
-        if generated.startswith("Memory holds nothing") or grounded:
-            answer, mode = (ABSTAIN, "abstained") if not grounded else (generated, "generated")
+        if grounded:
+            answer, mode = generated, "generated"
         else:
-            # The model's answer is not supported by what it cites: say what memory does hold instead.
+            # The model's answer is not supported by what it cites, or it says memory holds nothing although a
+            # memory close to the question was recalled: say what memory does hold instead.
             top = context[0]
             answer, mode, cited = f"Closest memory [{top['id']}]: {top['text']}", "extractive", [top["id"]]
         return {"question": question, "answer": answer, "abstained": mode == "abstained", "mode": mode,

@@ -161,3 +161,12 @@ def test_text_flagged_as_instructions_is_never_a_note_or_evidence(db_path):
         assert mem.extract_facts(bad.created).proposed == 0 and gen.prompts == []
         fact = mem.derive("fact", "Ana lives in Paris.", bad.created)
         assert mem.store.memory_row(fact)["flags"]
+
+
+def test_a_model_that_says_memory_holds_nothing_gets_the_closest_memory_instead(db_path):
+    """A memory close to the question was recalled: the user sees it (README: 'else the closest memory')."""
+    gen = ScriptedGenerator("Memory holds nothing on that.")
+    with Memory(db_path, embedder=HashEmbedder(), generator=gen) as mem:
+        mid = mem.remember([RawInput("a", "the spare key is under the blue pot")]).created[0]
+        answer = mem.ask("where is the spare key?")
+        assert answer["mode"] == "extractive" and answer["cited"] == [mid] and "blue pot" in answer["answer"]
