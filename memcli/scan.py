@@ -36,7 +36,11 @@ class Finding:
 _PREV = r"(?:all\s+|any\s+|the\s+|your\s+|of\s+)*(?:previous|prior|above|earlier|preceding|former|system)"
 _RULES: list[tuple[str, str, re.Pattern]] = [
     ("injection", "ignore-instructions", re.compile(
-        rf"\b(?:ignore|disregard|forget|override|bypass)\s+{_PREV}\s+(?:instructions?|prompts?|rules|directions|context|guidelines)", _I)),
+        rf"\b(?:ignore|disregard|forget|override|bypass)\s+{_PREV}\s+(?:instructions?|prompts?|rules|directions|context|guidelines)"
+        # without 'previous': 'ignore all instructions', 'ignore your instructions', 'disregard everything above'
+        r"|\b(?:ignore|disregard|override|bypass)\s+(?:all|any|your)\s+(?:\w+\s+)?(?:instructions?|prompts?|rules"
+        r"|directions|guidelines)\b|\b(?:ignore|disregard)\s+(?:everything|anything)\s+(?:above|before|said\s+before)\b",
+        _I)),
     ("injection", "new-instructions", re.compile(
         r"(?:^|\n)\s*(?:new|updated|real)\s+(?:system\s+)?instructions?\s*:", _I)),
     ("injection", "role-override", re.compile(
