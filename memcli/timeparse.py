@@ -95,5 +95,5 @@ def option_time(value: str | None, name: str) -> str | None:
 
     try:
         return to_iso(parse_time(value))
-    except ValueError as exc:
-        raise InputError(f"--{name}: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # '99999999999d': before the calendar begins
+        raise InputError(f"--{name}: {value!r} is not a time memcli can use ({exc})") from None

@@ -63,6 +63,11 @@ def test_batch_queries_one_json_line_each(cli, tmp_path):
     assert "peanuts" in lines[0]["hits"][0]["text"] and "Porto" in lines[1]["hits"][0]["text"]
     r = cli("recall", "--queries", "-", "--json", input="sister\n")
     assert json.loads(r.stdout.splitlines()[0])["query"] == "sister"
+    r = cli("recall", "--queries", "-", "--json", input='{"query": "peanuts"}\n')
+    assert json.loads(r.stdout.splitlines()[0])["id"] == 1  # no id: the line number, as for plain lines
+    # a bad line anywhere is refused before any query runs (nothing printed, no recall counted)
+    r = cli("recall", "--queries", "-", "--json", input='sister\n{"query": "  "}\n')
+    assert r.exit_code == 1 and r.stdout == "" and "-:2: empty query" in r.stderr
 
 
 def test_recall_counts_and_quiet_mode(cli):
@@ -94,6 +99,8 @@ def test_stored_text_cannot_drive_the_terminal(cli):
         (["recall", "   "], None, "empty query"),
         (["recall"], None, "give a QUERY"),
         (["recall", "x", "--since", "someday"], None, "--since"),
+        (["recall", "x", "--since", "99999999999d"], None, "--since"),  # before the calendar: OverflowError
+        (["recall", "x", "--since", "3000y"], None, "--since"),
         (["remember", "--at", "someday", "x"], None, "--at"),
         (["remember", "-", "--file", "-"], "twice", "read only once"),
         (["audit", "recall-log", "maybe"], None, "'on' or 'off'"),
@@ -273,3 +280,9 @@ def test_an_older_database_is_upgraded_with_a_notice_once(cli, tmp_path):
     assert json.loads(r.stdout)[0]["text"] == "My sister Ana lives in Porto"
     again = cli("recall", "where does my sister live", "--json")
     assert "upgrading" not in again.stderr
+
+
+def test_a_database_under_a_dangling_link_is_a_one_line_error(cli, tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere" / "dir")
+    r = cli("--db", str(tmp_path / "link" / "m.db"), "remember", "x")
+    assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and len(r.stderr.splitlines()) == 1

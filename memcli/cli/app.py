@@ -223,7 +223,9 @@ def _batch_queries(source: str) -> list[tuple[object, str]]:
                 raise InputError(f"{source}:{lineno}: invalid JSON: {exc}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("query"), str):
                 raise InputError(f"{source}:{lineno}: expected {{\"id\": ..., \"query\": \"...\"}}")
-            queries.append((obj.get("id"), obj["query"]))
+            if not obj["query"].strip():  # refused before any query runs, not half-way through the batch
+                raise InputError(f"{source}:{lineno}: empty query")
+            queries.append((obj.get("id", lineno), obj["query"]))
         else:
             queries.append((lineno, line.strip()))
     return queries

@@ -32,8 +32,8 @@ def _check_existing_file(path: Path) -> None:
 
 
 def _create_private_file(path: Path) -> None:
-    ensure_private_dir(path.parent)
     try:
+        ensure_private_dir(path.parent)  # inside: a parent that is a dangling link or unwritable is the user's
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
     except FileExistsError:
