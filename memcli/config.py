@@ -5,8 +5,8 @@ Precedence: command-line flag > environment variable > this file > built-in defa
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -51,21 +51,57 @@ def model_spec(role: str, given: str | None = None) -> str | None:
 
 
 def set_value(key: str, value: str | None) -> Path:
+    """Set (or with None remove) one memcli key, editing only its line: the rest of the file, other keys, tables
+    and comments stay as the user wrote them (rewriting it all turned numbers and tables into strings and dropped
+    comments), and the result is checked to parse before it replaces the file."""
     if key not in KEYS:
         raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
-    data = load()
-    if value is None:
-        data.pop(key, None)
-    else:
-        data[key] = value
+    load()  # refuse to edit a file that does not parse
     path = config_path()
+    try:
+        text = path.read_text() if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"  # a last line without its newline would swallow the line added after it
+    first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
+    mine = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+    kept = [ln for i, ln in enumerate(lines) if not (i < first_table and mine.match(ln))]
+    first_table -= len(lines) - len(kept)
+    if value is not None:
+        kept.insert(first_table, f"{key} = {_toml_string(value)}\n")  # top-level keys come before any table
+    new_text = "".join(kept)
+    try:
+        tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug here must not reach the user's file
+        raise InputError(f"{path}: the edited file would not parse ({exc}); left unchanged") from None
     from .paths import ensure_private_dir
 
     try:
         ensure_private_dir(path.parent)
-        # Flat string keys only, so json.dumps gives valid TOML basic strings.
-        path.write_text("".join(f"{k} = {json.dumps(str(v))}\n" for k, v in sorted(data.items())))
-        path.chmod(0o600)
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        fd = os.open(part, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new_text)
+        os.replace(part, path)  # never a moment with half a file, nor one readable by others
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
     return path
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped, everything else as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{value!r} is not valid UTF-8") from None
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

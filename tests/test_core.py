@@ -307,3 +307,25 @@ def test_remembering_the_same_input_again_adds_its_tags_and_importance(db_path):
         hit = mem.recall("blood type", touch=False)[0]
         assert hit.tags == ["health", "work"]
         assert mem.store.retention_rows(first)[0][3] == 5.0  # strength 1 + 4 x importance
+
+
+def test_setting_a_model_keeps_the_rest_of_the_config_file(tmp_path, monkeypatch):
+    """Only memcli's own line changes: other keys, tables and comments stay; odd paths stay valid TOML."""
+    import os
+    import tomllib
+
+    from memcli.config import load, set_value
+
+    cfg = tmp_path / "config.toml"
+    monkeypatch.setenv("MEMCLI_CONFIG", str(cfg))
+    cfg.write_text('# my settings\nlimit = 5\n"my key" = "x"\n\n[recall]\ndepth = 100\n')
+    odd = str(tmp_path / 'model 😀 "q" \\ tab\t.gguf')
+    set_value("generator", odd)
+    assert load()["generator"] == odd
+    data = tomllib.loads(cfg.read_text())
+    assert data["limit"] == 5 and data["my key"] == "x" and data["recall"] == {"depth": 100}
+    assert cfg.read_text().startswith("# my settings") and oct(os.stat(cfg).st_mode & 0o777) == "0o600"
+    set_value("generator", None)
+    assert "generator" not in load() and tomllib.loads(cfg.read_text())["recall"] == {"depth": 100}
+    with pytest.raises(InputError, match="UTF-8"):
+        set_value("embedder", "caf\udce9.gguf")
