@@ -329,3 +329,20 @@ def test_setting_a_model_keeps_the_rest_of_the_config_file(tmp_path, monkeypatch
     assert "generator" not in load() and tomllib.loads(cfg.read_text())["recall"] == {"depth": 100}
     with pytest.raises(InputError, match="UTF-8"):
         set_value("embedder", "caf\udce9.gguf")
+
+
+def test_an_empty_file_or_a_device_is_not_taken_for_a_database(tmp_path):
+    import os
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    os.chmod(empty, 0o644)
+    with pytest.raises(DatabaseError, match="file is empty"):
+        Memory(empty, embedder=HashEmbedder(), create=False).stats()
+    assert empty.read_bytes() == b""  # a reading command leaves it as it was
+    with Memory(empty, embedder=HashEmbedder()) as mem:  # remember may make it one, owner-only
+        mem.remember([RawInput("a", "first note")])
+    assert oct(os.stat(empty).st_mode & 0o777) == "0o600"
+    for odd in (tmp_path, "/dev/null"):
+        with pytest.raises(DatabaseError, match="not a regular file"):
+            Memory(odd, embedder=HashEmbedder()).stats()

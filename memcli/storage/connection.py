@@ -62,7 +62,19 @@ def connect(path: str | Path, *, create: bool = True):
     target = str(path)
     if not memory:
         path = Path(path).expanduser()
-        if path.exists():
+        if path.exists() and not path.is_file():  # a directory, /dev/null, a FIFO: never a database
+            raise DatabaseError(f"{path} is not a regular file (refusing to use it as a database)")
+        if path.exists() and path.stat().st_size == 0:
+            # An empty file (`: > memory.db`): no database yet. A reading command says so; remember makes it one,
+            # owner-only like any database memcli creates.
+            if not create:
+                raise DatabaseError(f"no memory database at {path} yet: the file is empty ('memcli remember' "
+                                    "creates it)")
+            try:
+                path.chmod(0o600)
+            except OSError as exc:
+                raise DatabaseError(f"cannot use {path}: {exc.strerror}") from exc
+        elif path.exists():
             _check_existing_file(path)
         elif create:
             _create_private_file(path)
