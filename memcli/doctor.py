@@ -57,7 +57,7 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
             from .storage import Store, open_database
             from .storage.schema import MIGRATION_NAMES, MIGRATION_SET
 
-            db = open_database(db_path, create=False)
+            db = open_database(db_path, create=False, migrate=False)  # reports a pending upgrade, never runs it
             integrity = db.conn.execute("PRAGMA quick_check").fetchone()[0]
             done = {r[0] for r in db.conn.execute(
                 "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}

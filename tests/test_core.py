@@ -346,3 +346,27 @@ def test_an_empty_file_or_a_device_is_not_taken_for_a_database(tmp_path):
     for odd in (tmp_path, "/dev/null"):
         with pytest.raises(DatabaseError, match="not a regular file"):
             Memory(odd, embedder=HashEmbedder()).stats()
+
+
+def test_doctor_and_completion_never_upgrade_a_database(tmp_path, monkeypatch):
+    from memcli.cli.completion import complete_scope
+    from memcli.doctor import run_checks
+    from memcli.storage.schema import MIGRATION_NAMES
+
+    db = tmp_path / "m.db"
+    with Memory(db, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "a note")], scope="home")
+        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [MIGRATION_NAMES[-1]])
+    monkeypatch.setenv("MEMCLI_DB", str(db))
+
+    def recorded():
+        conn = sqlite3.connect(db)
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")}
+        finally:
+            conn.close()
+
+    complete_scope("h")
+    checks = {c.name: c for c in run_checks(db, "hash", "hash")}
+    assert not checks["database"].ok and "pending " + MIGRATION_NAMES[-1] in checks["database"].detail
+    assert MIGRATION_NAMES[-1] not in recorded()  # neither a TAB nor doctor ran the upgrade

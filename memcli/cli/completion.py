@@ -35,7 +35,7 @@ def _labels(kind: str, incomplete: str) -> list[str]:
         from ..paths import default_db_path
         from ..storage import Store, open_database
 
-        db = open_database(default_db_path(), create=False)
+        db = open_database(default_db_path(), create=False, migrate=False)  # a TAB never upgrades a database
         try:
             return [v for v in Store(db).labels(kind) if v.startswith(incomplete)]
         finally:

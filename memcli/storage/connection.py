@@ -120,10 +120,12 @@ class Handle:
         self.conn = conn
 
 
-def open_database(path: str | Path, *, create: bool = True, notice: Callable[[str], None] | None = None):
+def open_database(path: str | Path, *, create: bool = True, notice: Callable[[str], None] | None = None,
+                  migrate: bool = True):
     """A migrated database handle. Refuses SQLite files that memcli did not create. sqlite-utils is imported only
     when a migration is pending. `notice` hears about an upgrade of a database that already holds memories (it can
-    take a minute per million of them), so a command does not sit silent."""
+    take a minute per million of them), so a command does not sit silent. `migrate=False` opens it as it is:
+    for `doctor` (which reports a pending upgrade) and shell completion (a TAB must not start one)."""
     from .schema import is_foreign_database, needs_migration, unknown_migrations
 
     conn = connect(path, create=create)
@@ -135,6 +137,8 @@ def open_database(path: str | Path, *, create: bool = True, notice: Callable[[st
         conn.close()
         raise DatabaseError(f"{path} was upgraded by a newer memcli (schema {newer[-1]}); upgrade memcli to use it")
     pending = needs_migration(conn)
+    if not migrate:
+        return Handle(conn)
     if is_read_only(conn):
         if pending:
             conn.close()
