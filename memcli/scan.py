@@ -38,8 +38,9 @@ _RULES: list[tuple[str, str, re.Pattern]] = [
     ("injection", "ignore-instructions", re.compile(
         rf"\b(?:ignore|disregard|forget|override|bypass)\s+{_PREV}\s+(?:instructions?|prompts?|rules|directions|context|guidelines)"
         # without 'previous': 'ignore all instructions', 'ignore your instructions', 'disregard everything above'
-        r"|\b(?:ignore|disregard|override|bypass)\s+(?:all|any|your)\s+(?:\w+\s+)?(?:instructions?|prompts?|rules"
-        r"|directions|guidelines)\b|\b(?:ignore|disregard)\s+(?:everything|anything)\s+(?:above|before|said\s+before)\b",
+        # ('rules' is left out there: 'the kids ignore all house rules' is a note, not an attack)
+        r"|\b(?:ignore|disregard|override|bypass)\s+(?:all|any|your)\s+(?:\w+\s+)?(?:instructions?|prompts?"
+        r"|guidelines)\b|\b(?:ignore|disregard)\s+(?:everything|anything)\s+(?:above|before|said\s+before)\b",
         _I)),
     ("injection", "new-instructions", re.compile(
         r"(?:^|\n)\s*(?:new|updated|real)\s+(?:system\s+)?instructions?\s*:", _I)),

@@ -1,5 +1,7 @@
 """The scanner on a labelled set; precision and recall are computed, printed and held above a floor."""
 
+import pytest
+
 from memcli.scan import scan
 from tests.scan_cases import CASES, HELDOUT
 
@@ -51,3 +53,11 @@ def test_findings_name_kind_and_rule():
     [finding] = scan("my password is Hunter2!")
     assert finding.to_json() == {"kind": "secret", "rule": "credential-assignment"}
     assert scan("") == []
+
+
+@pytest.mark.parametrize("note", ["The kids ignore all house rules when grandma visits.",
+                                  "We agreed to ignore all the noise about the merger."])
+def test_everyday_ignoring_is_not_an_injection(note):
+    """A flagged memory is kept out of ask and extraction, so a false alarm costs recall: asserted one by one, not
+    only through the precision floor."""
+    assert scan(note) == []
