@@ -377,9 +377,9 @@ class Memory(LifecycleMixin, AuditMixin, PipelineMixin, ConsolidateMixin, Transf
                 store.raise_strength(again, batch.strength)
             if new_ids or len(result.sources) > sources_before or restated:
                 store.audit.append(at=created_at, actor=self.actor, op="remember",
-                                   memory_ids=new_ids + result.existing[existing_before:],
+                                   memory_ids=new_ids + again,
                                    detail={"created": len(new_ids),
-                                           "existing": len(result.existing) - existing_before,
+                                           "existing": len(again),
                                            "sources": result.sources[sources_before:],
                                            "messages": result.messages - messages_before, "scope": scope,
                                            "tags": batch.tags,

@@ -130,7 +130,7 @@ class LifecycleMixin:
         with store.transaction():
             changed = store.set_status([int(i) for i in ids], "active", only_from=("archived", "quarantined"))
             if changed:
-                stale = store.summaries_covering(changed)  # rebuilt with them by the next consolidate
+                stale = store.summaries_covering(changed, by_day=True)  # rebuilt with them by the next consolidate
                 store.mark_stale(stale)
                 store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="restore", memory_ids=changed,
                                    detail={"derived_stale": stale})

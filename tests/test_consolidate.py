@@ -210,3 +210,14 @@ def test_archiving_hides_a_memory_from_its_day_summary_and_restoring_brings_it_b
     mem.consolidate()
     sid = mem.store.summary_for("default", "day", "2024-03-01")
     assert "zq9secret" in mem.store.memory_row(sid)["text"]
+
+
+def test_archiving_leaves_summaries_that_do_not_rest_on_it(hash_memory):
+    mem = hash_memory
+    mem.remember([RawInput("me", chat("2024-02-01", "Ana: I live in Porto", "Ana: I work at the harbour"))])
+    note = mem.remember([RawInput("n", "groceries: milk and eggs")], at="2024-04-01").created[0]
+    mem.consolidate()
+    profile = mem.store.summary_for("default", "profile", "")
+    assert profile is not None and "Porto" in mem.store.memory_row(profile)["text"]
+    assert mem.forget([note], archive=True).derived_stale == []  # the profile does not quote the note
+    assert "Porto" in mem.store.memory_row(profile)["text"]

@@ -646,18 +646,19 @@ class Store:
             self.conn.execute(f"UPDATE memories SET stale = 1, text = '', key_text = '', context = '' "
                               f"WHERE id IN ({','.join('?' * len(part))})", part)
 
-    def summaries_covering(self, ids: Sequence[int]) -> list[int]:
-        """Recorded day summaries and profiles derived from any of `ids`, or of their scope and day (which a
-        memory archived when they were written is not among)."""
+    def summaries_covering(self, ids: Sequence[int], *, by_day: bool = False) -> list[int]:
+        """Recorded day summaries and profiles derived from any of `ids`; with `by_day` also those of their scope
+        and day (a memory archived when they were written is not among what they were derived from)."""
         found: set[int] = set()
         for part in _parts(ids):
             marks = ",".join("?" * len(part))
-            found.update(r[0] for r in self.conn.execute(
-                "SELECT l.memory_id FROM memory_links l JOIN summaries s ON s.memory_id = l.memory_id "
-                f"WHERE l.relation = 'derived_from' AND l.target_id IN ({marks}) "
-                "UNION SELECT s.memory_id FROM summaries s JOIN memories m ON m.scope = s.scope "
-                "AND ((s.period = 'day' AND s.period_key = substr(m.occurred_at, 1, 10)) OR s.period = 'profile') "
-                f"WHERE m.id IN ({marks})", part + part))
+            sql = ("SELECT l.memory_id FROM memory_links l JOIN summaries s ON s.memory_id = l.memory_id "
+                   f"WHERE l.relation = 'derived_from' AND l.target_id IN ({marks})")
+            if by_day:
+                sql += (" UNION SELECT s.memory_id FROM summaries s JOIN memories m ON m.scope = s.scope AND "
+                        "((s.period = 'day' AND s.period_key = substr(m.occurred_at, 1, 10)) OR s.period = 'profile') "
+                        f"WHERE m.id IN ({marks})")
+            found.update(r[0] for r in self.conn.execute(sql, part + part if by_day else part))
         return sorted(found)
 
     def _drop_search_keys(self, ids: Sequence[int]) -> None:
