@@ -176,9 +176,9 @@ class LifecycleMixin:
             for target in from_ids:
                 store.add_link(memory_id, "derived_from", int(target))
             # what its evidence was flagged for (injection, secrets) stays visible on what is built from it
-            inherited = [dict(f) for f in {tuple(sorted(f.items())) for r in records.values() for f in r["flags"] or []}]
+            inherited = sorted({(f["kind"], f["rule"]) for r in records.values() for f in r["flags"] or []})
             if inherited:
-                store.set_flags(memory_id, sorted(inherited, key=lambda f: (f.get("kind", ""), f.get("rule", ""))))
+                store.set_flags(memory_id, [{"kind": kind, "rule": rule} for kind, rule in inherited])
             if audit:
                 store.audit.append(at=now, actor=self.actor, op="derive", memory_ids=[memory_id, *from_ids],
                                    detail={"kind": kind, "derived": memory_id, "from": sorted(from_ids)})
