@@ -70,6 +70,12 @@ def test_verify_detects_edited_and_deleted_records(hash_memory):
     assert result["ok"] is False and result["first_broken"] == 2 and "memory index" in result["reason"]
     conn.executemany("INSERT INTO audit_memories(audit_id, memory_id) VALUES (?, ?)", saved)
     assert mem.audit_verify()["ok"]
+    conn.execute("PRAGMA foreign_keys = OFF")  # as a raw file edit would
+    conn.execute("INSERT INTO audit_memories(audit_id, memory_id) VALUES (999, 1)")  # a record that never was
+    result = mem.audit_verify()
+    assert result["ok"] is False and result["first_broken"] == 999 and "not in the log" in result["reason"]
+    conn.execute("DELETE FROM audit_memories WHERE audit_id = 999")
+    conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_memories WHERE audit_id = 4")
     conn.execute("DELETE FROM audit_log WHERE id = 4")

@@ -10,6 +10,7 @@ Triggers refuse UPDATE and DELETE on the table; `verify` catches what bypasses t
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,10 +96,11 @@ class AuditLog:
         prev = GENESIS
         expected_id = 1
         n = 0
-        index: dict[int, list[int]] = {}
-        for audit_id, memory_id in self.conn.execute(
-                "SELECT audit_id, memory_id FROM audit_memories ORDER BY audit_id, memory_id"):
-            index.setdefault(audit_id, []).append(memory_id)
+        # The index is read alongside the log, both in id order, rather than loaded whole: a million memories
+        # make millions of index rows.
+        index = itertools.groupby(self.conn.execute(
+            "SELECT audit_id, memory_id FROM audit_memories ORDER BY audit_id, memory_id"), key=lambda r: r[0])
+        entry = next(index, None)
         for row in self.conn.execute(
             "SELECT id, at, actor, op, memory_ids, detail, prev_hash, hash FROM audit_log ORDER BY id"
         ):
@@ -114,10 +116,16 @@ class AuditLog:
                 return n, rid, "record is not valid JSON", prev
             if recomputed != h:
                 return n, rid, "record content does not match its hash", h
-            if index.pop(rid, []) != json.loads(ids_json):
+            if entry is not None and entry[0] < rid:
+                return n, entry[0], "the memory index names a record that is not in the log", h
+            listed = []
+            if entry is not None and entry[0] == rid:
+                listed = [memory_id for _, memory_id in entry[1]]
+                entry = next(index, None)
+            if listed != json.loads(ids_json):
                 return n, rid, "the memory index does not list this record's memory ids", h
             prev = h
             expected_id += 1
-        if index:
-            return n, min(index), "the memory index names a record that is not in the log", prev
+        if entry is not None:
+            return n, entry[0], "the memory index names a record that is not in the log", prev
         return n, None, "ok", prev
