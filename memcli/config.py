@@ -93,10 +93,9 @@ def set_value(key: str, value: str | None) -> Path:
 
 def _toml_string(value: str) -> str:
     """A TOML basic string: quotes, backslashes and control characters escaped, everything else as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"{value!r} is not valid UTF-8") from None
+    from .ingest.parse import require_utf8
+
+    require_utf8(value, repr(value))
     out = []
     for ch in value:
         if ch in '"\\':
