@@ -66,6 +66,8 @@ def test_batch_queries_one_json_line_each(cli, tmp_path):
     r = cli("recall", "--queries", "-", "--json", input='{"query": "peanuts"}\n')
     assert json.loads(r.stdout.splitlines()[0])["id"] == 1  # no id: the line number, as for plain lines
     # a bad line anywhere is refused before any query runs (nothing printed, no recall counted)
+    r = cli("recall", "--queries", "-", input="\n  \n")
+    assert r.exit_code == 1 and r.stderr == "memcli: error: -: no queries found\n"
     r = cli("recall", "--queries", "-", "--json", input='sister\n{"query": "  "}\n')
     assert r.exit_code == 1 and r.stdout == "" and "-:2: empty query" in r.stderr
 

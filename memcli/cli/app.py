@@ -212,6 +212,8 @@ def _batch_queries(source: str) -> list[tuple[object, str]]:
     raw = _read_stdin() if source == "-" else _read_file(Path(source))
     from ..ingest.parse import decode
 
+    if not raw.strip():  # decode() would say 'nothing to remember': this is a list of questions
+        raise InputError(f"{source}: no queries found")
     queries = []
     for lineno, line in enumerate(decode(raw, source).split("\n"), 1):  # U+2028 may sit in a JSON string
         if not line.strip():
