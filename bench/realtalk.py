@@ -100,7 +100,7 @@ def bm25_baseline(records, questions):
 
 def asked_at(records) -> datetime:
     """The questions are asked when the chat ends, not on the day the bench runs: 'last month' must not move with
-    the calendar (3 of 726 questions read differently in 2024 and 2026 before this)."""
+    the calendar (2 of 726 questions parse differently with today = 2024-06-01 and 2026-06-01)."""
     return datetime.strptime(max(r["timestamp"] for r in records), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
