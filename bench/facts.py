@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from realtalk import KS, asked_at, bench_parser, load_chat, score  # noqa: E402
 
 from memcli.core import Memory, RawInput  # noqa: E402
-from memcli.storage.store import Filters  # noqa: E402
+from memcli.types import Filters  # noqa: E402
 
 
 def main(argv=None):

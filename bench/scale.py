@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memcli.core import Memory, RawInput  # noqa: E402
 from memcli.models.embedder import Embedder  # noqa: E402
-from memcli.storage.store import Filters  # noqa: E402
+from memcli.types import Filters  # noqa: E402
 
 NAMES = ["Ana", "Bo", "Chen", "Dara", "Eli", "Farah", "Gus", "Hana", "Ivo", "Jules", "Kofi", "Lena"]
 PLACES = ["Lisbon", "Porto", "the lake", "Kyoto", "the gym", "grandma's house", "the office", "Berlin",
@@ -160,23 +160,23 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
 
         depth = mem.recall_options.depth
         out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
-        out["vector"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth))
+        out["vector"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth))
         out["fts"] = timed(lambda q, v: mem.search_words(query_terms(q), Filters(), depth))
         # Long-lived mode (batch recall, MCP server): vectors loaded once and searched in memory, first the default
         # copy (binary shortlist re-ranked exactly; its load timed first, as a server pays it), then the exact float
         # product, the reference the fast path is measured against.
         mem.keep_vectors_resident()
         t = time.perf_counter()  # the default copy's load: the vectors, their mean and the binary codes
-        store.search_vectors(qvecs[0], Filters(), depth, resident=mem.resident)
+        store.search.nearest(qvecs[0], Filters(), depth, resident=mem.resident)
         out["resident_load_s"] = time.perf_counter() - t
-        out["vector_resident"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth, resident=mem.resident))
+        out["vector_resident"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth, resident=mem.resident))
         out["recall_resident"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
-        fast_top = [[i for i, _ in store.search_vectors(v, Filters(), 10, resident=mem.resident)] for v in qvecs]
+        fast_top = [[i for i, _ in store.search.nearest(v, Filters(), 10, resident=mem.resident)] for v in qvecs]
         mem.keep_vectors_resident(exact=True)
-        store.search_vectors(qvecs[0], Filters(), depth, resident=mem.resident)
-        out["vector_resident_exact"] = timed(lambda q, v: store.search_vectors(v, Filters(), depth,
+        store.search.nearest(qvecs[0], Filters(), depth, resident=mem.resident)
+        out["vector_resident_exact"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth,
                                                                                resident=mem.resident))
-        exact_top = [[i for i, _ in store.search_vectors(v, Filters(), 10, resident=mem.resident)] for v in qvecs]
+        exact_top = [[i for i, _ in store.search.nearest(v, Filters(), 10, resident=mem.resident)] for v in qvecs]
         out["resident_recall_at_10"] = float(np.mean([len(set(a) & set(b)) / max(len(a), 1)
                                                       for a, b in zip(exact_top, fast_top)]))
     k = min(3 * depth, len(all_vecs) - 1)

@@ -18,7 +18,7 @@ def __getattr__(name):  # lazy: `import memcli` stays cheap for --help and compl
 
         return getattr(core, name)
     if name == "Filters":
-        from .storage.store import Filters
+        from .types import Filters
 
         return Filters
     raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""memcli's own formats and embedders, registered through the same hooks third-party plugins use."""
+"""memcli's own formats and embedders, registered through the same hooks third-party plugins use. Registered
+first and marked built-in: a plugin replaces one of them only by asking to (register(..., override=True))."""
 
 from __future__ import annotations
 
@@ -24,4 +25,6 @@ def register_embedders(register):
 
 @hookimpl
 def register_exporters(register):
-    register("jsonl", lambda memory, out, options: memory.export_jsonl(out, vectors=options.get("vectors", True)))
+    from .transfer import export_jsonl
+
+    register("jsonl", lambda source, out, options: export_jsonl(source, out, vectors=options.get("vectors", True)))

@@ -32,12 +32,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from .changes import Op
 from .ingest.keys import labelled
-from .timeparse import now_utc, option_time, to_iso
+from .timeparse import option_time, to_iso
+from .types import Filters
+
+if TYPE_CHECKING:
+    from .context import Context
 
 META_LAST_ID = "consolidated_through_id"
+META_LAST_RUN = "consolidated_at"
 NEAR_DUPLICATE = 0.97
 SUMMARY_SENTENCES = 5
 SUMMARY_MIN_MEMORIES = 3
@@ -111,158 +119,168 @@ def extractive_summary(members: list[dict], vectors: dict[int, np.ndarray], limi
     return " / ".join(" ".join(p.split())[:240] for p in parts)
 
 
-class ConsolidateMixin:
-    def consolidate(self, *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
-                    decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
-        lock = Path(str(self.db_path) + ".consolidate.lock") if self.db_path else None
-        if self.store.read_only:  # a dry run may read a read-only database; it needs no lock file either
-            if not dry_run:
-                self.store.require_writable()
-            lock = None
-        with _exclusive(lock) as held:
-            if not held:  # the usual keys, empty, so a script reading --json needs no special case
-                return {**_report(0, dry_run), "skipped": "another consolidation is running"}
-            return self._consolidate(scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)
+def consolidate(ctx: "Context", *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
+                decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
+    lock = Path(str(ctx.db_path) + ".consolidate.lock") if ctx.db_path else None
+    if ctx.store.read_only:  # a dry run may read a read-only database; it needs no lock file either
+        if not dry_run:
+            ctx.store.require_writable()
+        lock = None
+    with _exclusive(lock) as held:
+        if not held:  # the usual keys, empty, so a script reading --json needs no special case
+            return {**_report(0, dry_run), "skipped": "another consolidation is running"}
+        return _consolidate(ctx, scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)
 
-    def _consolidate(self, scope, since, dry_run, decay_threshold, llm, progress) -> dict:
-        store = self.store
-        last_id = int(store.meta(META_LAST_ID) or 0)
-        high_water = store.max_memory_id()
-        new = store.episodic_since(last_id, scope, since)
-        report = _report(len(new), dry_run)
-        # 1. near-duplicates
-        from .storage.store import Filters
 
-        vectors = store.memory_vectors([m["id"] for m in new])
-        merges = []
-        for i, m in enumerate(new):
-            vec = vectors.get(m["id"])
-            if vec is not None:
-                for other, sim in store.search_vectors(vec, Filters(scope=m["scope"]), 5):
-                    if other < m["id"] and sim >= NEAR_DUPLICATE:
-                        row = store.memory_row(other)
-                        if (row and row["speaker"] == m["speaker"] and row["kind"] == "episodic"
-                                and same_telling(row, m)):
-                            merges.append((m["id"], other))
-                            break
-            if progress:
-                progress(i + 1, len(new))
-        report["merged"] = [{"merged": a, "into": b} for a, b in merges]
-        # 2. day summaries for touched days, and stale ones
-        days = {(m["scope"], m["occurred_at"][:10]) for m in new}
-        stale = store.stale_summaries(scope)
-        days |= {(s, key) for _mid, s, period, key in stale if period == "day"}
-        profile_scopes = {m["scope"] for m in new} | {s for _mid, s, period, _k in stale if period == "profile"}
-        report["decayed"] = self._count_decayed(decay_threshold)
-        if dry_run:
-            report["summaries_written"] = sorted(f"{s}/{d}" for s, d in days)
-            return report
-        now = to_iso(now_utc())
-        with store.transaction():
-            for dup, keep in merges:
-                store.merge_into(dup, keep)
-            if merges:
-                store.audit.append(at=now, actor=self.actor, op="merge", memory_ids=[x for p in merges for x in p],
-                                   detail={"pairs": [[a, b] for a, b in merges]})
-        plans = [p for p in (self._plan_day(s, day, llm) for s, day in sorted(days)) if p]
-        report["summaries_regenerated"] = len(stale)
-        if llm and new:
-            active_new = [m["id"] for m in new if m["id"] not in {a for a, _ in merges}]
-            report["facts_accepted"] = len(self.extract_facts(active_new).accepted)
-        plans += [p for p in (self._plan_profile(s) for s in sorted(profile_scopes)) if p]
-        self._apply_rebuilds(plans)
-        report["summaries_written"] = [f"{p.scope}/{p.key}" for p in plans if p.period == "day" and p.text]
-        report["profiles_written"] = [p.scope for p in plans if p.period == "profile" and p.text]
-        report["superseded"] = self._supersede(scope)
-        with store.transaction():
-            if scope is None and since is None:  # a narrowed run did not look at everything up to high_water
-                store.set_meta(META_LAST_ID, str(max(high_water, last_id)))
-            store.audit.append(at=to_iso(now_utc()), actor=self.actor, op="consolidate", memory_ids=[],
-                               detail={k: (len(v) if isinstance(v, list) else v) for k, v in report.items()})
+def _consolidate(ctx: "Context", scope, since, dry_run, decay_threshold, llm, progress) -> dict:
+    store = ctx.store
+    last_id = int(store.meta.get(META_LAST_ID) or 0)
+    high_water = store.memories.max_id()
+    new = store.memories.episodic_since(last_id, scope, since)
+    report = _report(len(new), dry_run)
+    # 1. near-duplicates
+    vectors = store.vectors.first_of([m["id"] for m in new])
+    merges = []
+    for i, m in enumerate(new):
+        vec = vectors.get(m["id"])
+        if vec is not None:
+            for other, sim in store.search.nearest(vec, Filters(scope=m["scope"]), 5):
+                if other < m["id"] and sim >= NEAR_DUPLICATE:
+                    row = store.memories.row(other)
+                    if (row and row["speaker"] == m["speaker"] and row["kind"] == "episodic"
+                            and same_telling(row, m)):
+                        merges.append((m["id"], other))
+                        break
+        if progress:
+            progress(i + 1, len(new))
+    report["merged"] = [{"merged": a, "into": b} for a, b in merges]
+    # 2. day summaries for touched days, and stale ones
+    days = {(m["scope"], m["occurred_at"][:10]) for m in new}
+    stale = store.summaries.stale(scope)
+    days |= {(s.scope, s.period_key) for s in stale if s.period == "day"}
+    profile_scopes = {m["scope"] for m in new} | {s.scope for s in stale if s.period == "profile"}
+    report["decayed"] = _count_decayed(ctx, decay_threshold)
+    if dry_run:
+        report["summaries_written"] = sorted(f"{s}/{d}" for s, d in days)
         return report
+    if merges:
+        with ctx.change(Op.MERGE, [x for p in merges for x in p], {"pairs": [[a, b] for a, b in merges]}):
+            for dup, keep in merges:
+                store.links.merge_into(dup, keep)
+    plans = [p for p in (_plan_day(ctx, s, day, llm) for s, day in sorted(days)) if p]
+    report["summaries_regenerated"] = len(stale)
+    if llm and new:
+        from .extract import extract_facts
 
-    def _plan_rebuild(self, scope: str, period: str, key: str, text: str | None,
-                      members: list[int]) -> _Rebuild | None:
-        """What to do with one summary or profile: nothing when its text is unchanged and not stale."""
-        old = self.store.summary_for(scope, period, key)
-        if old is not None and text is not None:
-            row = self.store.memory_row(old)
-            if row and row["text"] == text and not row["stale"]:
-                return None
-        if old is None and text is None:
+        active_new = [m["id"] for m in new if m["id"] not in {a for a, _ in merges}]
+        report["facts_accepted"] = len(extract_facts(ctx, active_new).accepted)
+    plans += [p for p in (_plan_profile(ctx, s) for s in sorted(profile_scopes)) if p]
+    _apply_rebuilds(ctx, plans)
+    report["summaries_written"] = [f"{p.scope}/{p.key}" for p in plans if p.period == "day" and p.text]
+    report["profiles_written"] = [p.scope for p in plans if p.period == "profile" and p.text]
+    report["superseded"] = _supersede(ctx, scope)
+    counts = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}
+    with ctx.change(Op.CONSOLIDATE, detail=counts):
+        store.meta.set(META_LAST_RUN, to_iso(ctx.now()))
+        if scope is None and since is None:  # a narrowed run did not look at everything up to high_water
+            store.meta.set(META_LAST_ID, str(max(high_water, last_id)))
+    return report
+
+
+def _plan_rebuild(ctx: "Context", scope: str, period: str, key: str, text: str | None,
+                  members: list[int]) -> _Rebuild | None:
+    """What to do with one summary or profile: nothing when its text is unchanged and not stale."""
+    old = ctx.store.summaries.of(scope, period, key)
+    if old is not None and text is not None:
+        row = ctx.store.memories.row(old)
+        if row and row["text"] == text and not row["stale"]:
             return None
-        return _Rebuild(scope, period, key, old, text, members)
+    if old is None and text is None:
+        return None
+    return _Rebuild(scope, period, key, old, text, members)
 
-    def _apply_rebuilds(self, plans: list[_Rebuild]) -> None:
-        """New summaries first, each recorded in place of the old one; then the replaced ones go in one erasure
-        (one audit record, one WAL truncation). Erasing first lost a day's summary for good when the run stopped
-        in between (the day was no longer new, nor its summary stale); now a stop leaves at worst a duplicate."""
-        for p in plans:
+
+def _apply_rebuilds(ctx: "Context", plans: list[_Rebuild]) -> None:
+    """Each summary or profile is one change: the new one written and recorded in place of the old one, and the
+    old one erased, together. A run stopped anywhere leaves exactly one summary per day and scope."""
+    from .derived import write_derived
+
+    store = ctx.store
+    erased_any = False
+    for p in plans:
+        kind = "summary" if p.period == "day" else "profile"
+        vectors = ctx.embedder.embed_chunks([p.text])[0] if p.text else None  # before the lock
+        with ctx.change(Op.SUMMARIZE) as ch:
+            erased: list[int] = []
+            if p.old is not None:  # first: a stale one with the same text would otherwise be taken for the new one
+                erased = store.erase([p.old], to_iso(ctx.now())).erased_ids
+                erased_any = True
+            new_id = None
             if p.text:
-                new_id = self.derive("summary" if p.period == "day" else "profile", p.text, p.members,
-                                     scope=p.scope, audit=False)
-                with self.store.transaction():
-                    self.store.record_summary(new_id, p.scope, p.period, p.key)
-        old = [p.old for p in plans if p.old is not None]
-        if old:
-            self.forget(old)
+                new_id, _created = write_derived(ctx, kind, p.text, p.members, scope=p.scope, vectors=vectors)
+                store.summaries.record(new_id, p.scope, p.period, p.key)
+            ch.memory_ids = ([new_id] if new_id is not None else []) + erased + list(p.members)
+            ch.detail = {"kind": kind, "scope": p.scope, "key": p.key, "summary": new_id, "erased": erased,
+                         "from": len(p.members)}
+    if erased_any:
+        store.maintenance.scrub_files()
 
-    def _plan_day(self, scope: str, day: str, llm: bool = False) -> _Rebuild | None:
-        store = self.store
-        members = store.day_members(scope, day)
-        if len(members) < SUMMARY_MIN_MEMORIES:
-            return self._plan_rebuild(scope, "day", day, None, [])
-        body = self._drafted_summary(members) if llm else ""
-        text = f"{day}: " + (body or extractive_summary(members, store.memory_vectors([m["id"] for m in members])))
-        return self._plan_rebuild(scope, "day", day, text, [m["id"] for m in members])
 
-    def _drafted_summary(self, members: list[dict]) -> str:
-        """Generator draft, kept sentence by sentence only where the day's messages support it."""
-        import re
+def _plan_day(ctx: "Context", scope: str, day: str, llm: bool = False) -> _Rebuild | None:
+    store = ctx.store
+    members = store.memories.day_members(scope, day)
+    if len(members) < SUMMARY_MIN_MEMORIES:
+        return _plan_rebuild(ctx, scope, "day", day, None, [])
+    body = _drafted_summary(ctx, members) if llm else ""
+    text = f"{day}: " + (body or extractive_summary(members, store.vectors.first_of([m["id"] for m in members])))
+    return _plan_rebuild(ctx, scope, "day", day, text, [m["id"] for m in members])
 
-        from .extract import check_grounding
 
-        labels = [labelled(m["speaker"], m["text"]) for m in members]
-        lines = "\n".join(" ".join(label.split())[:300] for label in labels[:40])
-        draft = self.generator.complete(SUMMARY_SHOT + f"Messages:\n{lines}\nSummary:", max_tokens=120,
-                                        stop=["\n\n", "Messages:"], deadline_s=60)
-        kept = [s.strip() for s in re.split(r"(?<=[.!?])\s+", draft.strip())
-                if len(s.split()) >= 3 and check_grounding(s, labels)[0]]
-        return " ".join(kept)
+def _drafted_summary(ctx: "Context", members: list[dict]) -> str:
+    """Generator draft, kept sentence by sentence only where the day's messages support it."""
+    from .extract import check_grounding
 
-    def _plan_profile(self, scope: str) -> _Rebuild | None:
-        items = list(reversed(self.store.self_statements(scope, SELF_WORDS, PROFILE_ITEMS)))
-        if not items:
-            return self._plan_rebuild(scope, "profile", "", None, [])
-        text = f"Profile ({scope}): " + " / ".join(
-            " ".join(labelled(m["speaker"], m["text"]).split())[:200] for m in items)
-        return self._plan_rebuild(scope, "profile", "", text, [m["id"] for m in items])
+    labels = [labelled(m["speaker"], m["text"]) for m in members]
+    lines = "\n".join(" ".join(label.split())[:300] for label in labels[:40])
+    draft = ctx.generator.complete(SUMMARY_SHOT + f"Messages:\n{lines}\nSummary:", max_tokens=120,
+                                   stop=["\n\n", "Messages:"], deadline_s=60)
+    kept = [s.strip() for s in re.split(r"(?<=[.!?])\s+", draft.strip())
+            if len(s.split()) >= 3 and check_grounding(s, labels)[0]]
+    return " ".join(kept)
 
-    def _supersede(self, scope: str | None) -> list[dict]:
-        store = self.store
-        latest: dict[tuple[str, tuple[str, ...]], dict] = {}
-        pairs = []
-        for fact in store.facts(scope):
-            words = fact["text"].lower().rstrip(".!").split()
-            if len(words) < 4 or len(words) > 12:
-                continue
-            key = (fact["scope"], tuple(words[:3]))
-            prev = latest.get(key)
-            if prev is not None and prev["text"].lower().rstrip(".!") != fact["text"].lower().rstrip(".!"):
-                pairs.append((prev, fact))
-            latest[key] = fact
-        if not pairs:
-            return []
-        now = to_iso(now_utc())
-        with store.transaction():
-            for old, new in pairs:
-                store.supersede(old["id"], new["id"], new["occurred_at"])
-            store.audit.append(at=now, actor=self.actor, op="supersede",
-                               memory_ids=[x["id"] for p in pairs for x in p],
-                               detail={"pairs": [[o["id"], n["id"]] for o, n in pairs]})
-        return [{"old": o["id"], "new": n["id"]} for o, n in pairs]
 
-    def _count_decayed(self, threshold: float | None) -> int:
-        from .storage.store import Filters
+def _plan_profile(ctx: "Context", scope: str) -> _Rebuild | None:
+    items = list(reversed(ctx.store.memories.self_statements(scope, SELF_WORDS, PROFILE_ITEMS)))
+    if not items:
+        return _plan_rebuild(ctx, scope, "profile", "", None, [])
+    text = f"Profile ({scope}): " + " / ".join(
+        " ".join(labelled(m["speaker"], m["text"]).split())[:200] for m in items)
+    return _plan_rebuild(ctx, scope, "profile", "", text, [m["id"] for m in items])
 
-        return len(self.decayed_among(self.store.select_ids(Filters(active_only=True)), threshold))
+
+def _supersede(ctx: "Context", scope: str | None) -> list[dict]:
+    store = ctx.store
+    latest: dict[tuple[str, tuple[str, ...]], dict] = {}
+    pairs = []
+    for fact in store.memories.facts(scope):
+        words = fact["text"].lower().rstrip(".!").split()
+        if len(words) < 4 or len(words) > 12:
+            continue
+        key = (fact["scope"], tuple(words[:3]))
+        prev = latest.get(key)
+        if prev is not None and prev["text"].lower().rstrip(".!") != fact["text"].lower().rstrip(".!"):
+            pairs.append((prev, fact))
+        latest[key] = fact
+    if not pairs:
+        return []
+    with ctx.change(Op.SUPERSEDE, [x["id"] for p in pairs for x in p],
+                    {"pairs": [[o["id"], n["id"]] for o, n in pairs]}):
+        for old, new in pairs:
+            store.links.supersede(old["id"], new["id"], new["occurred_at"])
+    return [{"old": o["id"], "new": n["id"]} for o, n in pairs]
+
+
+def _count_decayed(ctx: "Context", threshold: float | None) -> int:
+    from .forgetting import decayed_among
+
+    return len(decayed_among(ctx, ctx.store.memories.select_ids(Filters(active_only=True)), threshold))

@@ -27,18 +27,12 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
     checks = [Check("python", sys.version_info >= (3, 11), f"{platform.python_implementation()} {sys.version.split()[0]}",
                     "install Python 3.11 or newer")]
     try:
-        import sqlean
-        import sqlite_vec
+        from .storage.connection import probe
 
-        conn = sqlean.connect(":memory:")
-        conn.enable_load_extension(True)
-        sqlite_vec.load(conn)
-        vec = conn.execute("SELECT vec_version()").fetchone()[0]
-        fts = conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0]
-        checks.append(Check("sqlite", bool(fts), f"SQLite {sqlean.sqlite_version} (sqlean), FTS5 {'yes' if fts else 'no'}",
+        sqlite_version, vec, fts = probe()
+        checks.append(Check("sqlite", fts, f"SQLite {sqlite_version} (sqlean), FTS5 {'yes' if fts else 'no'}",
                             "pip install --force-reinstall sqlean.py"))
         checks.append(Check("sqlite-vec", True, f"{vec} loads"))
-        conn.close()
     except Exception as exc:
         checks.append(Check("sqlite-vec", False, f"cannot load: {exc}", "pip install --force-reinstall sqlean.py sqlite-vec"))
     for role, spec, module in (("embedder", embedder_spec, minilm), ("generator", generator_spec, gemma)):
@@ -55,15 +49,16 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
     if db_path.exists():
         try:
             from .storage import Store, open_database
-            from .storage.schema import MIGRATION_NAMES, MIGRATION_SET
+            from .storage.schema import pending_migrations
 
             db = open_database(db_path, create=False, migrate=False)  # reports a pending upgrade, never runs it
-            integrity = db.conn.execute("PRAGMA quick_check").fetchone()[0]
-            done = {r[0] for r in db.conn.execute(
-                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}
-            pending = [name for name in MIGRATION_NAMES if name not in done]
-            model = Store(db).embedding_model()
-            db.conn.close()
+            try:
+                store = Store(db)
+                integrity = store.maintenance.quick_check()
+                pending = pending_migrations(db.conn)
+                model = store.vectors.model()
+            finally:
+                db.conn.close()
             checks.append(Check("database", integrity == "ok" and not pending,
                                 f"{db_path}: integrity {integrity}; schema {'current' if not pending else 'pending ' + ', '.join(pending)}; "
                                 f"vectors {model[0] + ' ' + str(model[1]) + '-d' if model else 'none yet'}",

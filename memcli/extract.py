@@ -13,11 +13,22 @@ retrieval key that leads back to its evidence, and forgetting the evidence remov
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .changes import Op
+from .derived import write_derived
+from .ingest.keys import labelled
 from .retrieval.fts_query import STOP_WORDS
+from .scan import holds_instructions
+from .types import ExtractResult
+
+if TYPE_CHECKING:
+    from .context import Context
 
 FEW_SHOT = """Messages:
 [1] Tom: We finally bought the blue house on Elm Street.
@@ -127,3 +138,46 @@ def propose(generator, batch: list[tuple[int, str]]) -> list[Proposal]:
     lines = "\n".join(f"[{i}] {text[:400]}" for i, (_mid, text) in enumerate(batch, 1))
     prompt = FEW_SHOT + "Messages:\n" + lines + "\nFacts:\n"
     return parse_proposals(generator.complete(prompt, grammar=GRAMMAR, max_tokens=200, deadline_s=60))
+
+
+def extract_facts(ctx: "Context", memory_ids: Sequence[int], *, batch_size: int = 4,
+                  progress: Callable[[int, int], None] | None = None) -> ExtractResult:
+    """Propose facts for these episodic memories in batches; keep only the grounded ones. Each batch is one change
+    (its facts and its record commit together), so a generator failure later keeps what was already recorded."""
+    store = ctx.store
+    records = store.memories.records(sorted(memory_ids))
+    episodic = [r for r in records.values() if r["kind"] == "episodic" and r["status"] == "active"
+                and not holds_instructions(r["flags"])]
+    result = ExtractResult()
+    reasons: Counter = Counter()
+    for start in range(0, len(episodic), batch_size):
+        batch = [(r["id"], labelled(r["speaker"], r["text"])) for r in episodic[start : start + batch_size]]
+        proposals = ground(propose(ctx.generator, batch), batch, ctx.embedder)
+        batch_reasons: Counter = Counter()
+        with ctx.change(Op.EXTRACT) as ch:
+            accepted = []
+            for p in proposals:
+                if p.accepted:
+                    memory_id, _created = write_derived(ctx, "fact", p.fact, p.memory_ids, vectors=p.vector)
+                    accepted.append(memory_id)
+                else:
+                    batch_reasons[p.reason] += 1
+            # Counts and ids only: generated text can echo user text, and the log must survive a forget.
+            ch.memory_ids = [mid for mid, _ in batch] + accepted
+            ch.detail = {"generator": ctx.models.loaded_generator.model_id, "proposed": len(proposals),
+                         "accepted": len(accepted), "rejected": len(proposals) - len(accepted),
+                         "reasons": dict(batch_reasons)}
+        result.proposed += len(proposals)
+        result.accepted += accepted
+        result.rejected += len(proposals) - len(accepted)
+        reasons.update(batch_reasons)
+        for p in proposals:
+            if len(result.samples) < 20:
+                result.samples.append({"fact": p.fact, "accepted": p.accepted,
+                                       "reason": f"{p.reason} ({p.detail})" if p.detail else p.reason,
+                                       "cites": p.memory_ids or [batch[c - 1][0] for c in p.cites
+                                                                  if 0 < c <= len(batch)]})
+        if progress:
+            progress(min(start + batch_size, len(episodic)), len(episodic))
+    result.reasons = dict(reasons)
+    return result

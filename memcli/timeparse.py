@@ -78,6 +78,7 @@ def parse_time(value, *, now: datetime | None = None) -> datetime:
                 continue
         if dt is None:
             raise ValueError(f"unrecognised time {text!r} (use ISO-8601, e.g. 2024-03-01T10:00:00Z)") from None
+    assert dt is not None  # set by fromisoformat or a format above, else raised (mypy loses that across try)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)

@@ -11,15 +11,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from .changes import Op
 from .errors import InputError
 from .ingest.keys import label
 from .ingest.parse import Message
 from .timeparse import now_utc, to_iso
+
+if TYPE_CHECKING:
+    from .context import Context
 
 FORMAT_VERSION = 1
 _REQUIRED = {
@@ -29,113 +33,138 @@ _REQUIRED = {
 }
 
 
-class TransferMixin:
-    def export(self, fmt: str, out: TextIO, options: dict | None = None) -> dict:
-        """Write with a registered exporter (built-in: jsonl; plugins add more through register_exporters)."""
-        from .plugins import collect
+class ExportSource:
+    """What an exporter plugin is given: read-only iterators over one database's records (register_exporters)."""
 
-        exporters = collect(self.plugins, "register_exporters")
-        if fmt not in exporters:
-            raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(sorted(exporters))}")
-        return exporters[fmt](self, out, options or {})
+    def __init__(self, ctx: "Context"):
+        self._store = ctx.store
 
-    def export_jsonl(self, out: TextIO, *, vectors: bool = True) -> dict:
-        from .storage.portable import Portable
+    def embedding_model(self) -> tuple[str, int] | None:
+        return self._store.vectors.model()
 
-        store = self.store
-        port = Portable(store.conn)
-        model = store.embedding_model()
-        counts = {"sources": 0, "messages": 0, "memories": 0}
-        out.write(json.dumps({"type": "meta", "version": FORMAT_VERSION, "exported_at": to_iso(now_utc()),
-                              "embedding_model": model[0] if model else None,
-                              "embedding_dim": model[1] if model else None}) + "\n")
-        for kind, rows in (("source", port.sources()), ("message", port.messages()),
-                           ("memory", port.memories(vectors))):
-            for row in rows:
-                out.write(json.dumps({"type": kind, **row}, ensure_ascii=False) + "\n")
-                counts[kind + "s" if kind != "memory" else "memories"] += 1
-        return counts
+    def sources(self) -> Iterator[dict]:
+        return self._store.sources.rows()
 
-    def import_jsonl(self, lines: Iterable[str], origin: str = "import") -> dict:
-        meta, sources, messages, memories = _validate(lines, origin)
-        from .storage.portable import Portable
+    def messages(self) -> Iterator[dict]:
+        return self._store.sources.message_rows()
 
-        store = self.store
-        store.require_writable()  # before re-embedding anything
-        port = Portable(store.conn)
-        vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
-        current = store.embedding_model()
-        # A stale memory (emptied by a forget, rebuilt by the next consolidate) has no vector, and gets none here.
-        use_vectors = (all(m.get("vectors") for m in memories if not m.get("stale")) and vec_model[0] is not None
-                       and (current is None or current == tuple(vec_model))
-                       and (self._embedder is None or self._embedder.model_id == vec_model[0]))
-        fresh_vectors = {}
-        known = store.existing_memories(m["content_hash"] for m in memories)
-        todo = [m for m in memories if m["content_hash"] not in known]
-        keyed = [m for m in todo if not m.get("stale")]
-        if keyed and not use_vectors:
-            embedded = self.embedder.embed_chunks([m["key_text"] for m in keyed])
-            fresh_vectors = {m["id"]: v for m, v in zip(keyed, embedded)}
-        now = to_iso(now_utc())
-        result = {"sources": 0, "messages": 0, "memories": 0, "skipped_memories": len(memories) - len(todo),
-                  "reembedded": bool(fresh_vectors)}
-        with store.transaction():
-            if todo:
-                if use_vectors:
-                    store.ensure_embedding_model(vec_model[0], int(vec_model[1]))
-                else:
-                    self._ensure_model(store, now)
-            source_map, message_map = {}, {}
-            new_sources = set()
-            for src in sources:
-                existing = port.find_source(src)
-                if existing is None:
-                    source_map[src["id"]] = port.insert_source(src)
-                    new_sources.add(src["id"])
-                    result["sources"] += 1
-                else:
-                    source_map[src["id"]] = existing
-            for msg in messages:
-                target = source_map[msg["source_id"]]
-                if msg["source_id"] in new_sources:
-                    message_map[msg["id"]] = port.insert_message(msg, target)
+    def memories(self, with_vectors: bool = True) -> Iterator[dict]:
+        from .storage.portable import memory_records
+
+        return memory_records(self._store, with_vectors)
+
+
+def export(ctx: "Context", fmt: str, out: TextIO, options: dict | None = None) -> dict:
+    """Write with a registered exporter (built-in: jsonl; plugins add more through register_exporters)."""
+    from .plugins import collect
+
+    exporters = collect(ctx.plugins, "register_exporters")
+    if fmt not in exporters:
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(sorted(exporters))}")
+    with ctx.store.snapshot():  # one consistent state, even while others write
+        return exporters[fmt](ExportSource(ctx), out, options or {})
+
+
+def export_jsonl(source: ExportSource, out: TextIO, *, vectors: bool = True) -> dict:
+    model = source.embedding_model()
+    counts = {"sources": 0, "messages": 0, "memories": 0}
+    out.write(json.dumps({"type": "meta", "version": FORMAT_VERSION, "exported_at": to_iso(now_utc()),
+                          "embedding_model": model[0] if model else None,
+                          "embedding_dim": model[1] if model else None}) + "\n")
+    for kind, rows in (("source", source.sources()), ("message", source.messages()),
+                       ("memory", source.memories(vectors))):
+        for row in rows:
+            out.write(json.dumps({"type": kind, **row}, ensure_ascii=False) + "\n")
+            counts[kind + "s" if kind != "memory" else "memories"] += 1
+    return counts
+
+
+def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -> dict:
+    meta, sources, messages, memories = _validate(lines, origin)
+    store = ctx.store
+    store.require_writable()  # before re-embedding anything
+    vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
+    current = store.vectors.model()
+    loaded = ctx.models.loaded_embedder
+    # A stale memory (emptied by a forget, rebuilt by the next consolidate) has no vector, and gets none here.
+    use_vectors = (all(m.get("vectors") for m in memories if not m.get("stale")) and vec_model[0] is not None
+                   and (current is None or current == tuple(vec_model))
+                   and (loaded is None or loaded.model_id == vec_model[0]))
+    fresh_vectors = {}
+    known = store.memories.existing(m["content_hash"] for m in memories)
+    todo = [m for m in memories if m["content_hash"] not in known]
+    keyed = [m for m in todo if not m.get("stale")]
+    if keyed and not use_vectors:
+        embedded = ctx.embedder.embed_chunks([m["key_text"] for m in keyed])
+        fresh_vectors = {m["id"]: v for m, v in zip(keyed, embedded)}
+    result = {"sources": 0, "messages": 0, "memories": 0, "skipped_memories": len(memories) - len(todo),
+              "reembedded": bool(fresh_vectors)}
+    with ctx.change(Op.IMPORT) as ch:
+        if todo:
+            if use_vectors:
+                with ctx.change(Op.MODEL, detail={"embedding_model": vec_model[0], "dim": int(vec_model[1])}):
+                    store.vectors.ensure_model(vec_model[0], int(vec_model[1]))
+            else:
+                from .ingest.remember import ensure_model
+
+                ensure_model(ctx)
+        source_map, message_map = {}, {}
+        new_sources = set()
+        for src in sources:
+            existing = store.sources.find(src["sha256"], src["scope"], src["format"], src["stated_at"] or "")
+            if existing is None:
+                source_map[src["id"]] = store.sources.insert(**src)
+                new_sources.add(src["id"])
+                result["sources"] += 1
+            else:
+                source_map[src["id"]] = existing
+        for msg in messages:
+            target = source_map[msg["source_id"]]
+            if msg["source_id"] in new_sources:
+                message_map[msg["id"]] = store.sources.insert_message(**{**msg, "source_id": target})
+                result["messages"] += 1
+            else:
+                found = store.sources.message_at(target, msg["seq"])
+                if found is None:  # forgotten here since the export: it comes back with its memory
+                    found = store.sources.insert_message(**{**msg, "source_id": target})
                     result["messages"] += 1
-                else:
-                    found = port.message_at(target, msg["seq"])
-                    if found is None:  # forgotten here since the export: it comes back with its memory
-                        found = port.insert_message(msg, target)
-                        result["messages"] += 1
-                    message_map[msg["id"]] = found
-            memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
-            for rec in memories:  # already stored: still link the imported messages, or forget could not find them
-                if rec["id"] in memory_map:
-                    for old_msg in rec["messages"]:
-                        if message_map.get(old_msg) is not None:
-                            store.link_message(memory_map[rec["id"]], message_map[old_msg])
-            for rec in todo:
-                # The same full-text key remember builds, so imported memories rank as they did.
-                mid = port.insert_memory(rec, label(Message(text=rec["text"], speaker=rec["speaker"])))
-                memory_map[rec["id"]] = mid
-                if not rec.get("stale"):
-                    store.add_vectors(mid, np.asarray(rec["vectors"], dtype=np.float32) if use_vectors
-                                      else fresh_vectors[rec["id"]])
-                store.add_tags(mid, rec.get("tags") or [])
+                message_map[msg["id"]] = found
+        memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
+        for rec in memories:  # already stored: still link the imported messages, or forget could not find them
+            if rec["id"] in memory_map:
                 for old_msg in rec["messages"]:
                     if message_map.get(old_msg) is not None:
-                        store.link_message(mid, message_map[old_msg])
-                if rec.get("summary_of"):
-                    period, key = rec["summary_of"]
-                    if store.summary_for(rec["scope"], period, key) is None:
-                        store.record_summary(mid, rec["scope"], period, key)
-                result["memories"] += 1
-            for rec in todo:
-                for relation, target in rec.get("links") or []:
-                    if target in memory_map:
-                        store.add_link(memory_map[rec["id"]], relation, memory_map[target])
-            store.audit.append(at=now, actor=self.actor, op="import",
-                               memory_ids=[memory_map[m["id"]] for m in todo],
-                               detail={"origin": origin, **result})
-        return result
+                        store.sources.link(memory_map[rec["id"]], message_map[old_msg])
+        for rec in todo:
+            # The same full-text key remember builds, so imported memories rank as they did.
+            row = {c: rec[c] for c in MEMORY_COLUMNS}
+            vectors = None if rec.get("stale") else (
+                np.asarray(rec["vectors"], dtype=np.float32) if use_vectors else fresh_vectors[rec["id"]])
+            mid = store.memories.insert_row(row, fts_text=label(Message(text=rec["text"], speaker=rec["speaker"])),
+                                            context=rec["context"], vectors=vectors)
+            memory_map[rec["id"]] = mid
+            store.memories.add_tags(mid, rec.get("tags") or [])
+            for old_msg in rec["messages"]:
+                if message_map.get(old_msg) is not None:
+                    store.sources.link(mid, message_map[old_msg])
+            if rec.get("summary_of"):
+                period, key = rec["summary_of"]
+                if store.summaries.of(rec["scope"], period, key) is None:
+                    store.summaries.record(mid, rec["scope"], period, key)
+            result["memories"] += 1
+        for rec in todo:
+            for relation, target in rec.get("links") or []:
+                if target in memory_map:
+                    store.links.add(memory_map[rec["id"]], relation, memory_map[target])
+        ch.memory_ids = [memory_map[m["id"]] for m in todo]
+        ch.detail = {"origin": origin, **result}
+    return result
+
+
+# The memory columns an import writes (the id is always new; the context lives in the FTS row).
+MEMORY_COLUMNS = ("kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
+                  "last_recalled_at", "status", "content_hash", "key_text", "pinned", "stale", "flags",
+                  "valid_until")
 
 
 def _int(v) -> bool:
@@ -187,7 +216,10 @@ _FIELDS = {  # a field present must pass its check; a malformed one is refused b
 def _validate(lines: Iterable[str], origin: str):
     from .ingest.parse import json_lines
 
-    meta, sources, messages, memories = None, [], [], []
+    meta = None
+    sources: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    memories: list[dict[str, Any]] = []
     for lineno, obj in json_lines(lines, origin):
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind == "meta":

@@ -72,3 +72,16 @@ def cli(tmp_path, monkeypatch, real_embedder):
         return runner.invoke(app, list(args), input=input)
 
     return invoke
+
+
+def outside(mem):
+    """A second, raw connection to mem's database file: edits through it are what an attacker, another program or
+    time passing would do. memcli's own connection refuses writes outside a change (storage/database.py)."""
+    import sqlean
+    import sqlite_vec
+
+    conn = sqlean.connect(str(mem.db_path), isolation_level=None, timeout=10)
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from memcli.core import RawInput
+from tests.conftest import outside
 
 SECRET = "plumvioletsecret9931"
 
@@ -51,7 +52,7 @@ def test_verify_detects_edited_and_deleted_records(hash_memory):
     verified = mem.audit_verify()
     assert verified == {"records": 6, "ok": True, "first_broken": None, "reason": "ok",
                         "last_hash": mem.audit_log()[-1].hash}
-    conn = mem.store.conn
+    conn = outside(mem)
     with pytest.raises(Exception, match="append-only"):
         conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
     with pytest.raises(Exception, match="append-only"):

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from memcli.core import Memory, RawInput
-from memcli.storage.store import Filters
+from memcli.types import Filters
+from tests.conftest import outside
 
 
 def chat(day, *lines):
@@ -24,7 +25,7 @@ def test_near_duplicates_merge_and_keep_both_provenances(hash_memory):
     hits = mem.recall("spare key blue pot")
     assert [h.id for h in hits] == a.created and {s["source_id"] for s in hits[0].sources} == {1, 2}
     mem.forget(a.created)  # the merged copy holds the same words: it goes too
-    assert mem.store.memory_row(b.created[0]) is None
+    assert mem.store.memories.row(b.created[0]) is None
 
 
 def test_day_summaries_follow_their_inputs(hash_memory):
@@ -33,16 +34,16 @@ def test_day_summaries_follow_their_inputs(hash_memory):
                                       "Ana: the lawyer zq9secret called"))])
     report = mem.consolidate()
     assert report["summaries_written"] == ["default/2024-03-01"]
-    sid = mem.store.summary_for("default", "day", "2024-03-01")
-    summary = mem.store.memory_row(sid)
+    sid = mem.store.summaries.of("default", "day", "2024-03-01")
+    summary = mem.store.memories.row(sid)
     assert summary["kind"] == "summary" and "zq9secret" in summary["text"]
     assert mem.consolidate()["new_memories"] == 0  # incremental: nothing new, nothing redone
     lawyer = next(h.id for h in mem.recall("lawyer called", filters=Filters(kinds=["episodic"])))
     mem.forget([lawyer])
-    assert mem.store.memory_row(sid)["stale"] == 1
+    assert mem.store.memories.row(sid)["stale"] == 1
     report = mem.consolidate()
     assert report["summaries_regenerated"] == 1
-    new_sid = mem.store.summary_for("default", "day", "2024-03-01")
+    new_sid = mem.store.summaries.of("default", "day", "2024-03-01")
     # Two members left: below the minimum, so no summary; either way the forgotten words are gone.
     texts = " ".join(r[0] for r in mem.store.conn.execute("SELECT text FROM memories"))
     assert "zq9secret" not in texts and (new_sid is None or new_sid != sid)
@@ -74,7 +75,7 @@ def test_fresh_prefers_recent_and_used_memories(hash_memory):
     mem = hash_memory
     old = mem.remember([RawInput("a", "meeting notes about the budget")]).created[0]
     new = mem.remember([RawInput("b", "budget meeting notes about it")]).created[0]
-    mem.store.conn.execute("UPDATE memories SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?", [old])
+    outside(mem).execute("UPDATE memories SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?", [old])
     ranked = [h.id for h in mem.recall("budget meeting notes", fresh=True, touch=False)]
     assert ranked.index(new) < ranked.index(old)
 
@@ -93,13 +94,13 @@ def test_profile_is_built_and_follows_forgetting(hash_memory):
                         RawInput("c", "the weather was grey")])
     report = mem.consolidate()
     assert report["profiles_written"] == ["default"]
-    pid = mem.store.summary_for("default", "profile", "")
-    text = mem.store.memory_row(pid)["text"]
+    pid = mem.store.summaries.of("default", "profile", "")
+    text = mem.store.memories.row(pid)["text"]
     assert "I live in Porto" in text and "nurse" in text and "weather" not in text
     mem.forget([res.created[1]])  # the nurse statement
-    assert mem.store.memory_row(pid)["stale"] == 1
+    assert mem.store.memories.row(pid)["stale"] == 1
     assert mem.consolidate()["profiles_written"] == ["default"]
-    new_text = mem.store.memory_row(mem.store.summary_for("default", "profile", ""))["text"]
+    new_text = mem.store.memories.row(mem.store.summaries.of("default", "profile", ""))["text"]
     assert "nurse" not in new_text and "Porto" in new_text
 
 
@@ -111,14 +112,14 @@ def test_newer_fact_supersedes_older_without_deleting_it(hash_memory):
     new_fact = mem.derive("fact", "Ana lives in Lisbon.", [new_ev])
     report = mem.consolidate()
     assert report["superseded"] == [{"old": old_fact, "new": new_fact}]
-    row = mem.store.memory_row(old_fact)
+    row = mem.store.memories.row(old_fact)
     assert row["valid_until"] == "2024-06-01T00:00:00Z" and row["status"] == "active"
-    assert ("superseded_by", new_fact) in mem.store.links(old_fact)["out"]
+    assert ("superseded_by", new_fact) in mem.store.links.of(old_fact)["out"]
     facts = [h for h in mem.recall("where does Ana live", limit=10) if h.kind == "fact"]
     assert facts[0].id == new_fact and facts[-1].valid_until is not None
     assert "supersede" in [r.op for r in mem.audit_log()]
     mem.forget([new_ev])  # the newer fact goes with its evidence: the older one is current again
-    assert mem.store.memory_row(new_fact) is None and mem.store.memory_row(old_fact)["valid_until"] is None
+    assert mem.store.memories.row(new_fact) is None and mem.store.memories.row(old_fact)["valid_until"] is None
 
 
 def test_consolidate_can_extract_facts(db_path):
@@ -140,7 +141,7 @@ def test_llm_day_summary_keeps_only_grounded_sentences(db_path):
         mem.remember([RawInput("d", chat("2024-03-05", "Ana: packed the boxes", "Bo: booked the van",
                                          "Ana: called the movers"))])
         mem.consolidate(llm=True)
-        text = mem.store.memory_row(mem.store.summary_for("default", "day", "2024-03-05"))["text"]
+        text = mem.store.memories.row(mem.store.summaries.of("default", "day", "2024-03-05"))["text"]
         assert text == "2024-03-05: Ana packed the boxes."
 
 
@@ -180,18 +181,23 @@ def test_a_consolidate_stopped_while_rebuilding_loses_no_summary(hash_memory, mo
     mem.consolidate()
     lawyer = next(h.id for h in mem.recall("lawyer called", filters=Filters(kinds=["episodic"])))
     mem.forget([lawyer])  # the day's summary is now stale: the next run rebuilds it
-    real_derive = mem.derive
+    import memcli.derived
+
+    real_write = memcli.derived.write_derived
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mem, "derive", stop)
+    monkeypatch.setattr(memcli.derived, "write_derived", stop)
     with pytest.raises(KeyboardInterrupt):
         mem.consolidate()
-    monkeypatch.setattr(mem, "derive", real_derive)
+    # the stopped change rolled back whole: the stale summary is still the day's one summary
+    assert mem.store.summaries.of("default", "day", "2024-03-01") is not None
+    assert len(mem.store.memories.select_ids(Filters(kinds=["summary"], active_only=False))) == 1
+    monkeypatch.setattr(memcli.derived, "write_derived", real_write)
     mem.consolidate()
-    sid = mem.store.summary_for("default", "day", "2024-03-01")
-    assert sid is not None and mem.store.memory_row(sid)["text"] and not mem.store.memory_row(sid)["stale"]
+    sid = mem.store.summaries.of("default", "day", "2024-03-01")
+    assert sid is not None and mem.store.memories.row(sid)["text"] and not mem.store.memories.row(sid)["stale"]
 
 
 def test_archiving_hides_a_memory_from_its_day_summary_and_restoring_brings_it_back(hash_memory):
@@ -204,12 +210,12 @@ def test_archiving_hides_a_memory_from_its_day_summary_and_restoring_brings_it_b
     assert result.derived_stale  # the day summary quoted it
     assert all("zq9secret" not in h.text for h in mem.recall("zq9secret lawyer", limit=20))
     mem.consolidate()
-    sid = mem.store.summary_for("default", "day", "2024-03-01")
-    assert "zq9secret" not in mem.store.memory_row(sid)["text"]
+    sid = mem.store.summaries.of("default", "day", "2024-03-01")
+    assert "zq9secret" not in mem.store.memories.row(sid)["text"]
     mem.restore([lawyer])
     mem.consolidate()
-    sid = mem.store.summary_for("default", "day", "2024-03-01")
-    assert "zq9secret" in mem.store.memory_row(sid)["text"]
+    sid = mem.store.summaries.of("default", "day", "2024-03-01")
+    assert "zq9secret" in mem.store.memories.row(sid)["text"]
 
 
 def test_archiving_leaves_summaries_that_do_not_rest_on_it(hash_memory):
@@ -217,7 +223,7 @@ def test_archiving_leaves_summaries_that_do_not_rest_on_it(hash_memory):
     mem.remember([RawInput("me", chat("2024-02-01", "Ana: I live in Porto", "Ana: I work at the harbour"))])
     note = mem.remember([RawInput("n", "groceries: milk and eggs")], at="2024-04-01").created[0]
     mem.consolidate()
-    profile = mem.store.summary_for("default", "profile", "")
-    assert profile is not None and "Porto" in mem.store.memory_row(profile)["text"]
+    profile = mem.store.summaries.of("default", "profile", "")
+    assert profile is not None and "Porto" in mem.store.memories.row(profile)["text"]
     assert mem.forget([note], archive=True).derived_stale == []  # the profile does not quote the note
-    assert "Porto" in mem.store.memory_row(profile)["text"]
+    assert "Porto" in mem.store.memories.row(profile)["text"]

@@ -7,8 +7,9 @@ import pytest
 
 from memcli.core import Memory, RawInput
 from memcli.errors import DatabaseError, InputError, ModelError
-from memcli.storage.store import Filters
+from memcli.types import Filters
 from tests.conftest import HashEmbedder
+from tests.conftest import outside
 
 CHAT = "\n".join(json.dumps(r) for r in [
     {"id": "c1", "speaker": "Ana", "text": "I adopted a grey cat named Miso", "timestamp": "2024-01-05T10:00:00Z"},
@@ -223,29 +224,29 @@ def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
     """Before m006 every memory held its context and embedding key beside the identical FTS row; the migration
     drops the copies, and everything that reads them (audit, export, re-embedding) still sees the same text."""
     from memcli.storage import open_database
-    from memcli.storage.portable import Portable
+    from memcli.storage.portable import memory_records
 
     transcript = "\n".join(json.dumps({"speaker": s, "text": t}) for s, t in [
         ("Ana", "I adopted a cat named Miso"), ("Bo", "Lovely! What colour is Miso?"), ("Ana", "Grey and white")])
     with Memory(db_path, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("chat", transcript)], fmt="jsonl")
-        before = {r["id"]: (r["key_text"], r["context"]) for r in Portable(mem.store.conn).memories(False)}
+        before = {r["id"]: (r["key_text"], r["context"]) for r in memory_records(mem.store, False)}
         assert all(key and context for key, context in before.values())
         stored = mem.store.conn.execute("SELECT key_text, context FROM memories").fetchall()
         assert stored == [("", "")] * 3
         # As an older version left it:
-        mem.store.conn.execute("UPDATE memories SET key_text = (SELECT text FROM memories_fts f WHERE f.rowid = "
-                               "memories.id), context = (SELECT context FROM memories_fts f WHERE f.rowid = "
-                               "memories.id)")
+        outside(mem).execute("UPDATE memories SET key_text = (SELECT text FROM memories_fts f WHERE f.rowid = "
+                        "memories.id), context = (SELECT context FROM memories_fts f WHERE f.rowid = "
+                        "memories.id)")
         mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_keys_stored_once'")
     db = open_database(db_path)
     assert db.conn.execute("SELECT key_text, context FROM memories").fetchall() == [("", "")] * 3
     db.conn.close()
     with Memory(db_path, embedder=HashEmbedder()) as mem:
-        after = {r["id"]: (r["key_text"], r["context"]) for r in Portable(mem.store.conn).memories(False)}
+        after = {r["id"]: (r["key_text"], r["context"]) for r in memory_records(mem.store, False)}
         assert after == before
-        assert mem.store.memory_row(1)["context"] == before[1][1]
-        assert [k for batch in mem.store.iter_memory_keys() for _, k in batch] == [k for k, _ in before.values()]
+        assert mem.store.memories.row(1)["context"] == before[1][1]
+        assert [k for batch in mem.store.keys.iter_embedding_keys() for _, k in batch] == [k for k, _ in before.values()]
     db = open_database(db_path)
     assert "valid_until" in {r[1] for r in db.conn.execute("PRAGMA table_info(memories)")}
     db.conn.close()
@@ -264,7 +265,7 @@ def test_float32_vectors_of_an_older_database_become_int8_codes(db_path):
         mem.remember([RawInput("arg", t) for t in texts])
         expected = [[h.id for h in mem.recall(q, touch=False)] for q in ("cat", "deploy key", "sister")]
         floats = np.stack([embedder.embed_query(t) for t in texts]).astype(np.float32)
-        conn = mem.store.conn
+        conn = outside(mem)
         conn.execute("DROP TABLE vec_chunks")
         conn.execute("CREATE VIRTUAL TABLE vec_chunks USING vec0(embedding float[%d] distance_metric=cosine)"
                      % floats.shape[1])
@@ -294,7 +295,7 @@ def test_a_message_that_inherits_its_time_is_not_merged_with_the_same_words_on_a
         a = mem.remember([RawInput("one", "[2024-03-01 10:00] Ana: how did the exam go?\nBob: I passed")]).created
         b = mem.remember([RawInput("two", "[2024-06-01 10:00] Ana: and the driving test?\nBob: I passed")]).created
         assert len(set(a + b)) == 4  # Bob's June 'I passed' is its own memory, dated June
-        assert mem.store.memory_row(b[1])["occurred_at"].startswith("2024-06-01")
+        assert mem.store.memories.row(b[1])["occurred_at"].startswith("2024-06-01")
         again = mem.remember([RawInput("one again", "[2024-03-01 10:00] Ana: how did the exam go?\nBob: I passed")])
         assert again.created == [] and sorted(again.existing) == sorted(a)  # the same telling is still one memory
 
@@ -306,7 +307,7 @@ def test_remembering_the_same_input_again_adds_its_tags_and_importance(db_path):
         assert again.created == [] and again.existing == first
         hit = mem.recall("blood type", touch=False)[0]
         assert hit.tags == ["health", "work"]
-        assert mem.store.retention_rows(first)[0][3] == 5.0  # strength 1 + 4 x importance
+        assert mem.store.memories.retention_rows(first)[0][3] == 5.0  # strength 1 + 4 x importance
 
 
 def test_setting_a_model_keeps_the_rest_of_the_config_file(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from memcli.core import Memory, RawInput
 from memcli.errors import InputError
 from memcli.retention import retention
 from tests.conftest import HashEmbedder
+from tests.conftest import outside
 
 SECRET = "qzvxtreasurecode4417"
 
@@ -97,8 +98,8 @@ def test_safety_rules(populated):
 def test_decayed_respects_strength_and_pins(populated):
     mem = populated
     old = (datetime.now(timezone.utc) - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    mem.store.conn.execute("UPDATE memories SET created_at = ?", [old])  # simulate age
-    mem.store.conn.execute("UPDATE memories SET strength = 10 WHERE id = 2")  # recalled often
+    outside(mem).execute("UPDATE memories SET created_at = ?", [old])  # simulate age
+    outside(mem).execute("UPDATE memories SET strength = 10 WHERE id = 2")  # recalled often
     mem.pin([3])
     assert mem.select_for_forget(decayed=True) == [1, 4, 5]
     assert mem.select_for_forget(decayed=True, threshold=0.0) == []
@@ -110,7 +111,7 @@ def test_decayed_respects_strength_and_pins(populated):
     mem.pin([fact])
     assert mem.select_for_forget(decayed=True) == [1, 5]
     result = mem.forget(mem.select_for_forget(decayed=True))
-    assert result.derived_deleted == [] and mem.store.memory_row(fact) is not None
+    assert result.derived_deleted == [] and mem.store.memories.row(fact) is not None
 
 
 def test_importance_makes_memories_decay_slower(hash_memory):
@@ -118,7 +119,7 @@ def test_importance_makes_memories_decay_slower(hash_memory):
     plain = mem.remember([RawInput("a", "ordinary remark")]).created[0]
     vital = mem.remember([RawInput("b", "blood type is O negative")], importance=1.0).created[0]
     old = (datetime.now(timezone.utc) - timedelta(days=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    mem.store.conn.execute("UPDATE memories SET created_at = ?", [old])
+    outside(mem).execute("UPDATE memories SET created_at = ?", [old])
     assert mem.select_for_forget(decayed=True) == [plain] and vital != plain
     with pytest.raises(InputError):
         mem.remember([RawInput("c", "x")], importance=2)
@@ -141,8 +142,8 @@ def test_cascade_to_derived_memories(populated):
     result = mem.forget([1])
     assert sorted(result.derived_deleted) == sorted([only_from_1, second_level])
     assert result.derived_stale == [from_1_and_2]
-    assert mem.store.memory_row(from_1_and_2)["stale"] == 1
-    assert mem.store.memory_row(only_from_1) is None and mem.store.memory_row(second_level) is None
+    assert mem.store.memories.row(from_1_and_2)["stale"] == 1
+    assert mem.store.memories.row(only_from_1) is None and mem.store.memories.row(second_level) is None
     assert "Rua Augusta" not in " ".join(texts(mem))  # the stale summary lost its text too
 
 
@@ -164,7 +165,7 @@ def test_archive_and_restore(populated):
     mem = populated
     assert mem.forget([4], archive=True).ids == [4]
     assert all(h.id != 4 for h in mem.recall("scratch idea kites"))
-    assert mem.store.memory_row(4)["text"] == "scratch idea about kites"
+    assert mem.store.memories.row(4)["text"] == "scratch idea about kites"
     assert mem.restore([4]) == [4]
     assert mem.recall("scratch idea kites")[0].id == 4
 
@@ -224,7 +225,7 @@ def test_forgetting_a_merged_duplicate_takes_its_message_and_keys(db_path):
         report = mem.consolidate()
         assert {"merged": dup.created[1], "into": keep.created[0]} in report["merged"]
         mem.forget([dup.created[1]])
-        assert mem.store.memory_row(keep.created[0])["text"] == "the spare key is under the blue pot by the door"
+        assert mem.store.memories.row(keep.created[0])["text"] == "the spare key is under the blue pot by the door"
         assert "SPARE" not in mem.store.conn.execute("SELECT group_concat(context) FROM memories_fts").fetchone()[0]
     assert b"The SPARE key" not in file_bytes(db_path) and b"door!!!" not in file_bytes(db_path)
 
@@ -236,11 +237,11 @@ def test_a_summary_quoting_forgotten_text_loses_it_at_once(hash_memory):
     mem.remember([RawInput("d1", "\n".join(f"[2024-03-01 10:0{i}] {line}" for i, line in enumerate(
         ["Ana: packed the boxes", "Bo: booked the van", f"Ana: the lawyer {SECRET} called"])))])
     mem.consolidate()
-    sid = mem.store.summary_for("default", "day", "2024-03-01")
-    assert SECRET in mem.store.memory_row(sid)["text"]
+    sid = mem.store.summaries.of("default", "day", "2024-03-01")
+    assert SECRET in mem.store.memories.row(sid)["text"]
     lawyer = next(h.id for h in mem.recall("lawyer called") if h.kind == "episodic")
     mem.forget([lawyer])
-    row = mem.store.memory_row(sid)
+    row = mem.store.memories.row(sid)
     assert row["stale"] == 1 and row["text"] == "" and SECRET not in (row["key_text"] + row["context"])
     assert mem.recall(SECRET) == []
     assert mem.consolidate()["summaries_regenerated"] == 1

@@ -56,7 +56,7 @@ def test_large_input_is_stored_in_parts_and_an_interrupted_ingest_resumes(tmp_pa
         result = mem.remember([RawInput("stdin", _spool(data))])
         assert len(result.skipped_sources) == 2 and len(result.created) == 150 and len(result.existing) == 80
         assert mem.stats()["memories"] == 230 and mem.stats()["sources"] == 6
-        texts = [mem.store.memory_row(i)["text"] for i in range(1, 231)]
+        texts = [mem.store.memories.row(i)["text"] for i in range(1, 231)]
         assert sorted(texts) == sorted(paras)  # every paragraph exactly once, none cut at a part boundary
         raw = mem.store.conn.execute("SELECT group_concat(raw, '') FROM (SELECT raw FROM sources ORDER BY id)")
         assert raw.fetchone()[0].encode() == data  # the parts' verbatim text is the input, byte for byte
@@ -146,7 +146,7 @@ def test_cli_streams_a_large_single_line_from_stdin(tmp_path):
     pieces = len(line) // MAX_MESSAGE_CHARS + 1
     assert pieces <= len(created) <= pieces + len(line) // stream.LINE_PIECE + 1  # read in 1 MB pieces
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
-        texts = [mem.store.memory_row(i)["text"] for i in created]
+        texts = [mem.store.memories.row(i)["text"] for i in created]
     assert max(map(len, texts)) <= MAX_MESSAGE_CHARS
     assert " ".join(texts).split() == line.split()  # every word once, in order, none cut in two
     hits = json.loads(CliRunner().invoke(app, [*args, "recall", "needle-in-the-haystack", "--json"]).stdout)
@@ -171,7 +171,7 @@ def test_a_time_stated_once_carries_across_parts_as_in_one_piece(tmp_path, monke
     data = ("\n".join(lines) + "\n").encode()
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("stdin", _spool(data))], fmt="chat", at="2022-02-02")
-        days = {mem.store.memory_row(i)["occurred_at"][:10] for i in range(1, 11)}
+        days = {mem.store.memories.row(i)["occurred_at"][:10] for i in range(1, 11)}
     assert days == {"2020-01-01"}
 
 

@@ -41,7 +41,7 @@ def test_extraction_keeps_grounded_facts_as_evidence_linked_memories(db_path):
         facts = mem.extract_facts(res.created, batch_size=4)
         assert facts.proposed == 4 and facts.rejected == 2 + (2 - len(facts.accepted))
         assert "[1] Ana: I moved to Lisbon in March." in gen.prompts[0]
-        accepted = {mem.store.memory_row(i)["text"] for i in facts.accepted}
+        accepted = {mem.store.memories.row(i)["text"] for i in facts.accepted}
         assert "Ana bought a house on Elm Street." not in accepted and "Bo has a dog named Rex." not in accepted
         assert facts.reasons.get("cites a message outside the batch") == 1
         audit = mem.audit_log(op="extract")[0]
@@ -61,7 +61,7 @@ def test_accepted_fact_leads_back_to_evidence_and_dies_with_it(db_path, real_emb
         assert hit.kind == "fact" and hit.sources == [{"source_id": 1, "message_id": "m1"}]
         assert mem.extract_facts(res.created).accepted == [fact_id]  # idempotent
         mem.forget([res.created[0]])
-        assert mem.store.memory_row(fact_id) is None
+        assert mem.store.memories.row(fact_id) is None
 
 
 def test_garbage_generator_output_degrades_without_crashing(db_path):
@@ -97,9 +97,9 @@ def test_real_generator_extraction_and_ask(db_path, real_embedder, real_generato
         assert facts.proposed >= 1  # the grammar forces well-formed proposals
         assert facts.proposed == len(facts.accepted) + facts.rejected
         for fid in facts.accepted:  # whatever survived is supported by its evidence
-            row = mem.store.memory_row(fid)
-            links = mem.store.links(fid)["out"]
-            cited = [mem.store.memory_row(t)["text"] for _, t in links]
+            row = mem.store.memories.row(fid)
+            links = mem.store.links.of(fid)["out"]
+            cited = [mem.store.memories.row(t)["text"] for _, t in links]
             assert row["kind"] == "fact" and check_grounding(row["text"], cited + ["Ana Bo"])[0]
         answer = mem.ask("Where did Ana move to?")
         assert not answer["abstained"] and answer["cited"]
@@ -146,7 +146,8 @@ def test_extraction_with_nothing_to_read_does_not_load_the_generator(db_path):
     """Loading gemma takes seconds and 250 MB: a run with no episodic memory must not pay it to log a name."""
     with Memory(db_path, embedder=HashEmbedder(), generator_spec="no-such-model") as mem:
         assert mem.extract_facts([]).proposed == 0
-        assert mem.audit_log(op="extract")[0].detail["generator"] is None
+        assert mem.ctx.models.loaded_generator is None
+        assert mem.audit_log(op="extract") == []  # nothing was read, proposed or stored
 
 
 def test_text_flagged_as_instructions_is_never_a_note_or_evidence(db_path):
@@ -160,7 +161,7 @@ def test_text_flagged_as_instructions_is_never_a_note_or_evidence(db_path):
         assert answer["abstained"] and answer["context"] == [] and gen.prompts == []
         assert mem.extract_facts(bad.created).proposed == 0 and gen.prompts == []
         fact = mem.derive("fact", "Ana lives in Paris.", bad.created)
-        assert mem.store.memory_row(fact)["flags"]
+        assert mem.store.memories.row(fact)["flags"]
 
 
 def test_a_model_that_says_memory_holds_nothing_gets_the_closest_memory_instead(db_path):

@@ -42,7 +42,7 @@ def test_dropping_ubiquitous_terms_preserves_the_bm25_ranking(tmp_path):
 
     from memcli.core import Memory, RawInput
     from memcli.models.hashing import HashEmbedder
-    from memcli.storage.store import Filters
+    from memcli.types import Filters
 
     rng = random.Random(3)
     topics = ["lisbon harbour", "lisbon", "dentist", "garden", "kyoto trip", "harbour view", "pottery", "tax forms",
@@ -54,20 +54,20 @@ def test_dropping_ubiquitous_terms_preserves_the_bm25_ranking(tmp_path):
         mem.remember([RawInput("chat", "\n".join(lines))], fmt="chat")
         mem.recall_options.prune_min_rows = 0
         store, depth = mem.store, 300
-        assert store.ubiquitous_terms(["ana", "lisbon", "harbour"], 0) == {"ana"}
-        full = store.search_fts('"ana" OR "lisbon" OR "harbour"', Filters(), depth)
+        assert store.search.ubiquitous_terms(["ana", "lisbon", "harbour"], 0) == {"ana"}
+        full = store.search.words('"ana" OR "lisbon" OR "harbour"', Filters(), depth)
         pruned = mem.search_words(["ana", "lisbon", "harbour"], Filters(), depth)
         relevant = [(mid, score) for mid, score in full if score > 1e-3]
         assert 0 < len(pruned) == len(relevant) < len(full)
         assert {m for m, _ in pruned} == {m for m, _ in relevant}
         assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(pruned, relevant))  # same scores, same order
         # Nothing to drop, or nothing but ubiquitous terms: the query is left exactly as it was.
-        assert mem.search_words(["ana"], Filters(), depth) == store.search_fts('"ana"', Filters(), depth)
+        assert mem.search_words(["ana"], Filters(), depth) == store.search.words('"ana"', Filters(), depth)
         assert mem.search_words(["lisbon", "dentist"], Filters(), depth) == \
-            store.search_fts('"lisbon" OR "dentist"', Filters(), depth)
+            store.search.words('"lisbon" OR "dentist"', Filters(), depth)
         mem.recall_options.prune_min_rows = 10_000  # small databases are never pruned
         assert mem.search_words(["ana", "lisbon"], Filters(), depth) == \
-            store.search_fts('"ana" OR "lisbon"', Filters(), depth)
+            store.search.words('"ana" OR "lisbon"', Filters(), depth)
 
 
 def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
@@ -77,7 +77,7 @@ def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
 
     from memcli.core import Memory, RawInput
     from memcli.models.hashing import HashEmbedder
-    from memcli.storage.store import Filters
+    from memcli.types import Filters
 
     words = "lisbon harbour cat dentist garden kyoto violin camera wedding bike sourdough atlas".split()
     texts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(1 + i % 5)) + f" note {i}" for i in range(200)]
@@ -89,8 +89,8 @@ def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
         store = mem.store
         for query in ["lisbon harbour", "violin camera wedding", "note 17", "kyoto"]:
             q = emb.embed_query(query)
-            exact = store.search_vectors(q, Filters(), 50)
-            resident = store.search_vectors(q, Filters(), 50, resident=mem.resident)
+            exact = store.search.nearest(q, Filters(), 50)
+            resident = store.search.nearest(q, Filters(), 50, resident=mem.resident)
             assert np.allclose([s for _, s in resident], [s for _, s in exact], atol=1e-5)
             # Same memories in the same order; the hash embedder makes exact ties, whose order is arbitrary.
             last = exact[-1][1] + 1e-5
@@ -104,7 +104,7 @@ def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
         with Memory(db, embedder=emb) as other:  # another connection adds a memory
             new = other.remember([RawInput("other", "zebra quokka axolotl")]).created[0]
         assert mem.recall("zebra quokka axolotl", limit=1)[0].id == new
-        mem.forget(mem.store.select_ids(Filters()))  # nothing left: an empty copy, not an error
+        mem.forget(mem.store.memories.select_ids(Filters()))  # nothing left: an empty copy, not an error
         assert mem.recall("zebra quokka axolotl") == []
 
 
@@ -113,19 +113,22 @@ def test_fts_without_the_join_returns_what_the_joined_query_returns(tmp_path):
     push active ones out (when too many of the top rows are archived, the joined query runs instead)."""
     from memcli.core import Memory, RawInput
     from memcli.models.hashing import HashEmbedder
-    from memcli.storage.store import Filters
+    from memcli.changes import Op
+    from memcli.types import Filters
 
     texts = [" ".join(["lisbon"] * (1 + i % 7) + ["harbour"] * (i % 3) + [f"n{i}"]) for i in range(200)]
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("notes", "\n\n".join(texts))])
         store = mem.store
-        ranked = [i for i, _ in store._search_fts_joined('"lisbon"', Filters(), 200, (1.0, 0.3))]
+        ranked = [i for i, _ in store.search.words_joined('"lisbon"', Filters(), 200, (1.0, 0.3))]
         for archived in (ranked[:5], ranked[:60]):  # few (no fallback) and most of the top rows (fallback)
-            store.set_status(ranked, "active")
-            store.set_status(archived, "archived")
+            with mem.ctx.change(Op.RESTORE):
+                store.memories.set_status(ranked, "active")
+            with mem.ctx.change(Op.ARCHIVE):
+                store.memories.set_status(archived, "archived")
             for limit in (10, 50):
-                fast = store.search_fts('"lisbon" OR "harbour"', Filters(), limit)
-                joined = store._search_fts_joined('"lisbon" OR "harbour"', Filters(), limit, (1.0, 0.3))
+                fast = store.search.words('"lisbon" OR "harbour"', Filters(), limit)
+                joined = store.search.words_joined('"lisbon" OR "harbour"', Filters(), limit, (1.0, 0.3))
                 assert [round(s, 6) for _, s in fast] == [round(s, 6) for _, s in joined]
                 assert len(fast) == limit and not set(archived) & {i for i, _ in fast}
 
@@ -162,7 +165,7 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
     from memcli.core import Memory, RawInput
     from memcli.models.hashing import HashEmbedder
     from memcli.retrieval import resident as res
-    from memcli.storage.store import Filters
+    from memcli.types import Filters
 
     words = "lisbon harbour cat dentist garden kyoto violin camera wedding bike sourdough atlas pottery".split()
     texts = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(1 + i % 6)) + f" item {i}"
@@ -175,24 +178,24 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
         store = mem.store
         exact = res.ResidentVectors(exact=True)
         fast = res.ResidentVectors()
-        vectors = store.memory_vectors(store.select_ids(Filters()))  # one chunk per memory here
+        vectors = store.vectors.first_of(store.memories.select_ids(Filters()))  # one chunk per memory here
         scored = []
         monkeypatch.setattr(res, "nearest_rows", lambda d, size: scored.append(size) or res_nearest(d, size))
         for query in ["lisbon harbour", "violin camera wedding", "item 17", "kyoto pottery"]:
             q = emb.embed_query(query)
             monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: 64)  # a real shortlist: 64 of 400 rows
-            got = fast.search(store, q, 10)
+            got = fast.search(store.vectors, q, 10)
             assert fast._codes is not None and scored[-1] == 64
             assert len(got) == 10
             for mid, score in got:  # exact scores ...
                 assert score == pytest.approx(float(vectors[mid] @ q), abs=1e-6)
             assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)  # ... in exact order
             monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: n)  # every row: the exact answer
-            assert fast.search(store, q, 10) == exact.search(store, q, 10)
+            assert fast.search(store.vectors, q, 10) == exact.search(store.vectors, q, 10)
         assert exact._codes is None  # the exact copy never pays for codes
         monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: 16)
         for mid in list(vectors)[::37]:  # a stored vector is at Hamming distance 0 from itself
-            top, score = fast.search(store, vectors[mid], 1)[0]
+            top, score = fast.search(store.vectors, vectors[mid], 1)[0]
             assert score == pytest.approx(1.0, abs=1e-5)
             assert top == mid or np.allclose(vectors[top], vectors[mid], atol=1e-5)  # or its exact twin
 

@@ -41,7 +41,7 @@ def test_roundtrip_reproduces_recall_and_is_idempotent(tmp_path):
         assert again["memories"] == 0 and again["skipped_memories"] == 4
         assert mem.stats()["memories"] == 4 and mem.stats()["sources"] == 1
         fact = next(h for h in mem.recall("grey cat", touch=False) if h.kind == "fact")
-        assert mem.store.links(fact.id)["out"][0][0] == "derived_from"
+        assert mem.store.links.of(fact.id)["out"][0][0] == "derived_from"
 
 
 def test_import_without_vectors_reembeds(tmp_path):
@@ -117,7 +117,8 @@ def test_plugin_hooks_for_exporters_and_generators(tmp_path):
     class Extra:
         @hookimpl
         def register_exporters(self, register):
-            register("count", lambda memory, out, options: {"memories": out.write(str(memory.stats()["memories"]))})
+            register("count", lambda source, out, options: {
+                "memories": out.write(str(sum(1 for _ in source.memories(with_vectors=False))))})
 
         @hookimpl
         def register_generators(self, register):
@@ -152,16 +153,16 @@ def test_a_stale_summary_gets_no_vector_on_reindex_and_does_not_force_reembeddin
         res = mem.remember([RawInput("chat", CHAT)], fmt="jsonl")
         summary = mem.derive("summary", "Ana adopted Miso, who prefers salmon", res.created[:2])
         mem.forget([res.created[0]])
-        assert mem.store.memory_row(summary)["stale"] == 1
+        assert mem.store.memories.row(summary)["stale"] == 1
         mem.reindex()
-        assert summary not in mem.store.memory_vectors([summary])
+        assert summary not in mem.store.vectors.first_of([summary])
         out = tmp_path / "export.jsonl"
         with open(out, "w") as fh:
             mem.export_jsonl(fh)
     with Memory(tmp_path / "b.db", embedder=HashEmbedder()) as mem:
         result = mem.import_jsonl(out.read_text().splitlines())
         assert result["memories"] == 3 and not result["reembedded"]
-        stale = [m for m in mem.store.memory_vectors(range(1, 10))]
+        stale = [m for m in mem.store.vectors.first_of(range(1, 10))]
         assert len(stale) == 2  # the two surviving turns; the stale summary has none
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,8 +22,22 @@ from .output import Output, safe
 EXIT_INTERRUPTED = 130
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings memcli raises for the user (a refused plugin registration) are one line on stderr."""
+    from ..plugins import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        typer.echo(f"memcli: warning: {safe(str(message))}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 class MemcliGroup(TyperGroup):
     def invoke(self, ctx):
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except MemcliError as exc:
@@ -86,6 +101,18 @@ class State:
         from ..config import model_spec
 
         return model_spec(role, self._embedder if role == "embedder" else self._generator)
+
+    def configure(self, key: str, value: Optional[str]) -> Path:
+        """Edit the config file; recorded in the database's audit log when there is a database."""
+        from ..settings import configure
+
+        from ..paths import default_db_path
+
+        path = Path(self.db).expanduser() if self.db else default_db_path()
+        if not path.is_file() or path.stat().st_size == 0:
+            return configure(None, key, value)
+        with self.memory(Output(False, True)) as mem:
+            return mem.configure(key, value)
 
     def memory(self, out: Output, *, create: bool = False):
         """Only `remember` creates a database; reading commands report a missing one."""
@@ -201,7 +228,7 @@ def _remember(ctx, out, inputs, fmt, scope, tags, at, importance, extract):
 
 
 def _filters(scope, tag, kind, since, until):
-    from ..storage.store import Filters
+    from ..types import Filters
     from ..timeparse import option_time
 
     return Filters(scope=scope, tags=tag or [], kinds=kind or [], since=option_time(since, "since"),
@@ -264,6 +291,7 @@ def recall(
     filters = _filters(scope, tag, kind, since, until)
     with ctx.obj.memory(out) as mem:
         if queries is None:
+            assert query is not None  # exactly one of the two, checked above
             out.hits(query, mem.recall(query, limit=limit, filters=filters, touch=not no_touch, fresh=fresh))
             return
         batch = _batch_queries(queries)
@@ -347,7 +375,7 @@ def config_get(key: Annotated[str, typer.Argument(help="embedder|generator")]):
 
 
 @config_app.command("set")
-def config_set(key: Annotated[str, typer.Argument(help="embedder|generator")],
+def config_set(ctx: typer.Context, key: Annotated[str, typer.Argument(help="embedder|generator")],
                value: Annotated[str, typer.Argument(help="Value; 'default' removes the setting.")]):
     """Change a setting.
 
@@ -355,9 +383,11 @@ def config_set(key: Annotated[str, typer.Argument(help="embedder|generator")],
     Example:
       memcli config set generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
-    from ..config import set_value
+    from ..config import KEYS
 
-    path = set_value(key, None if value == "default" else value)
+    if key not in KEYS:
+        raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+    path = ctx.obj.configure(key, None if value == "default" else value)
     typer.echo(f"{key} = {value} ({path})")
 
 

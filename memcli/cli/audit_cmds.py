@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..changes import Op
 from ..errors import InputError, MemcliError
 from .app import JsonOpt, MemcliGroup, app
 from ..ingest.keys import labelled
@@ -28,7 +29,7 @@ def _detail(detail: dict) -> str:
 @audit_app.command("log")
 def audit_log(
     ctx: typer.Context,
-    op: Annotated[Optional[str], typer.Option("--op", help="remember|forget|archive|restore|recall|reindex|model|quarantine|pin|unpin|derive|config")] = None,
+    op: Annotated[Optional[str], typer.Option("--op", help="|".join(o.value for o in Op))] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Records at or after this time ('7d', ISO-8601).")] = None,
     memory: Annotated[Optional[int], typer.Option("--memory", help="Only records that touched this memory id.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the last N records.")] = None,
@@ -139,7 +140,7 @@ def audit_scan(
     out = Output(json_out, False)
     with ctx.obj.memory(out) as mem:
         flagged = mem.scan_memories(quarantine=quarantine)
-        texts = {m: r["text"] for m, r in mem.store.memories([f["id"] for f in flagged]).items()}
+        texts = {m: r["text"] for m, r in mem.get([f["id"] for f in flagged]).items()}
     if json_out:
         out.emit_json(flagged)
         return

@@ -37,7 +37,7 @@ def _labels(kind: str, incomplete: str) -> list[str]:
 
         db = open_database(default_db_path(), create=False, migrate=False)  # a TAB never upgrades a database
         try:
-            return [v for v in Store(db).labels(kind) if v.startswith(incomplete)]
+            return [v for v in Store(db).memories.labels(kind) if v.startswith(incomplete)]
         finally:
             db.conn.close()
     except Exception:  # completion must never print a traceback into the user's shell

@@ -70,7 +70,7 @@ def forget(
                 print("Nothing matches; nothing changed.")
             return
         if not quiet and not json_out:
-            preview = mem.store.memories(chosen[:50])  # only what is shown
+            preview = mem.get(chosen[:50])  # only what is shown
             label = "Would " + verb if dry_run else "Will " + verb
             print(f"{label} {len(chosen)} memor{'y' if len(chosen) == 1 else 'ies'}:")
             for mid in chosen[:50]:

@@ -64,7 +64,7 @@ def models_show(ctx: typer.Context, role: Annotated[str, typer.Argument(help="em
 
 
 @models_app.command("use")
-def models_use(role: Annotated[str, typer.Argument(help="embedder|generator")],
+def models_use(ctx: typer.Context, role: Annotated[str, typer.Argument(help="embedder|generator")],
                spec: Annotated[str, typer.Argument(help="GGUF path, hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
     """Configure the model for a role (saved in the config file). Changing the embedder needs `memcli reindex`.
 
@@ -72,14 +72,12 @@ def models_use(role: Annotated[str, typer.Argument(help="embedder|generator")],
     Example:
       memcli models use generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
-    from ..config import set_value
-
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
     if spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
         raise InputError(f"no such file: {spec}")
     value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
-    path = set_value(role, value)
+    path = ctx.obj.configure(role, value)
     print(f"{role}: {value or 'default'} (saved in {path})")
     if role == "embedder":
         print("run 'memcli reindex' to re-embed stored memories with it")

@@ -7,6 +7,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelError
 from .llama_load import crash_safe_params
@@ -51,7 +52,7 @@ class LlamaGenerator(Generator):
         def out_of_time(_tokens, _logits) -> bool:
             return time.monotonic() > deadline
 
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if grammar:
             kwargs["grammar"] = self._llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
         try:
@@ -62,7 +63,8 @@ class LlamaGenerator(Generator):
             return ""
         finally:
             self._llm.reset()
-        return result["choices"][0]["text"]
+        # llama_cpp types the result as a response or a stream, with no overload for stream=False
+        return result["choices"][0]["text"]  # type: ignore[index]
 
 
 def load_generator(spec: str | None = None, progress=None) -> Generator:

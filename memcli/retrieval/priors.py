@@ -54,7 +54,7 @@ def _names_word(name_part: str, word: str) -> int:
                and _edit_distance(word.lower(), name_part.lower(), 2) <= 2)
 
 
-def named_speaker(question: str, speakers: Iterable[str]) -> str | None:
+def named_speaker(question: str, speakers: Iterable[str | None]) -> str | None:
     """The one speaker the question names best, or None when it names none, or several equally.
 
     Each of a speaker's name parts counts once, by its strongest match: 'Ana Silva' beats 'Ana Costa' in 'What

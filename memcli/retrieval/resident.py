@@ -69,10 +69,10 @@ class ResidentVectors:
         self._mean: np.ndarray | None = None
         self._codes: np.ndarray | None = None  # binary_codes of the matrix, from FAST_FROM rows on
 
-    def _refresh(self, store) -> None:
-        version = store.version()
+    def _refresh(self, vectors) -> None:
+        version = vectors.version()
         if version != self._version:
-            self._owners, self._matrix = store.all_vectors()
+            self._owners, self._matrix = vectors.everything()
             self._codes = self._mean = None
             if not self.exact and len(self._matrix) >= FAST_FROM:
                 self._mean = self._matrix.mean(axis=0)
@@ -81,10 +81,12 @@ class ResidentVectors:
 
     def _rows(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The n best rows by exact cosine (among the shortlist when codes are kept), best first, with scores."""
+        assert self._matrix is not None  # search() returns early before the first load
         if self._codes is None:
             rows = np.arange(len(self._matrix))
             sims = self._matrix @ query
         else:
+            assert self._mean is not None  # kept together with the codes
             distance = hamming(self._codes, binary_codes(query[None, :], self._mean)[:, 0])
             size = shortlist_size(len(distance), n)
             rows = nearest_rows(distance, size) if size < len(distance) else np.arange(len(distance))
@@ -94,13 +96,14 @@ class ResidentVectors:
         best = best[np.lexsort((rows[best], -sims[best]))]  # by score, then row: the same order either path
         return rows[best], sims[best]
 
-    def search(self, store, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, vectors, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(memory id, cosine similarity) of the best chunks, best first, one entry per memory, at most k."""
-        self._refresh(store)
+        self._refresh(vectors)
         if self._matrix is None or not len(self._matrix):
             return []
         query = np.asarray(query, dtype=np.float32)
         rows, sims = self._rows(query, max(k * 2, k + 16))  # a memory with several chunks takes several rows
+        assert self._owners is not None  # loaded together with the matrix
         seen: dict[int, float] = {}
         for row, sim in zip(rows, sims):
             owner = int(self._owners[row])

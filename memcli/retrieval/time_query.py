@@ -68,12 +68,12 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else f"{d.isoformat()}T00:00:00Z"
 
 
-def _month_span(year: int, month: int) -> Span:
+def _month_span(year: int, month: int) -> tuple[date, date]:
     start = date(year, month, 1)
     return start, (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1))
 
 
-def _day(year: int, month: int, day: int) -> Span | None:
+def _day(year: int, month: int, day: int) -> tuple[date, date] | None:
     try:
         d = date(year, month, day)
     except ValueError:
@@ -217,12 +217,15 @@ def _holiday(r: _Reader, m, days):
         y = int(year)
         parts = [_day(y - 1 if (mo == 12 and len(days) > 1) else y, mo, a) for mo, a, _b in days]
         last = days[-1]
-        span = (parts[0][0], _day(y, last[0], last[2])[1])
+        last_day = _day(y, last[0], last[2])
+        assert parts[0] is not None and last_day is not None  # fixed holiday dates always exist
+        span = (parts[0][0], last_day[1])
         return _bounded(lead, span)
     if lead:
         mo, a, _b = days[0]
         y = r.today.year if (mo, a) <= (r.today.month, r.today.day) else r.today.year - 1
         first = _day(y, mo, a)
+        assert first is not None  # fixed holiday dates always exist
         return _bounded(lead, (first[0], first[0] + timedelta(days=1)))
     return None, tuple(days)
 

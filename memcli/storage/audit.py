@@ -13,7 +13,9 @@ import hashlib
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from ..types import AuditRecord
+from .database import Database
 
 GENESIS = "0" * 64
 
@@ -28,21 +30,6 @@ def record_hash(record_id: int, at: str, actor: str, op: str, memory_ids: str, d
     return hashlib.sha256((body + prev_hash).encode()).hexdigest()
 
 
-@dataclass
-class AuditRecord:
-    id: int
-    at: str
-    actor: str
-    op: str
-    memory_ids: list[int]
-    detail: dict
-    hash: str
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "at": self.at, "actor": self.actor, "op": self.op, "memory_ids": self.memory_ids,
-                "detail": self.detail, "hash": self.hash}
-
-
 _COLS = "id, at, actor, op, memory_ids, detail, hash"
 
 
@@ -51,11 +38,13 @@ def _record(row) -> AuditRecord:
 
 
 class AuditLog:
-    def __init__(self, conn):
-        self.conn = conn
+    def __init__(self, db: Database):
+        self.db = db
+        self.conn = db.conn
 
     def append(self, *, at: str, actor: str, op: str, memory_ids: Sequence[int], detail: dict) -> int:
-        """Call inside the transaction that makes the change, so the change and its record commit together."""
+        """Only memcli.changes.change() calls this, inside the change it records: the change and its record commit
+        together or not at all (the guard in database.py refuses it outside a change)."""
         last = self.conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
         record_id = (last[0] + 1) if last else 1
         prev = last[1] if last else GENESIS
@@ -72,7 +61,8 @@ class AuditLog:
 
     def records(self, *, op: str | None = None, since: str | None = None, memory_id: int | None = None,
                 limit: int | None = None) -> list[AuditRecord]:
-        clauses, params = ["1=1"], []
+        clauses: list[str] = ["1=1"]
+        params: list[object] = []
         if op:
             clauses.append("op = ?")
             params.append(op)

@@ -89,7 +89,9 @@ def connect(path: str | Path, *, create: bool = True):
             # immutable: no -shm needed and no locking, valid because nothing can write this file.
             target = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
     try:
-        conn = sqlean.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=read_only)
+        # No statement cache: storage/database.py's guard is asked when a statement is prepared, and a cached one is not.
+        conn = sqlean.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=read_only,
+                              cached_statements=0)
     except sqlean.Error as exc:
         raise DatabaseError(f"cannot open database {path}: {exc}") from exc
     try:
@@ -168,3 +170,19 @@ def open_database(path: str | Path, *, create: bool = True, notice: Callable[[st
 
 def is_read_only(conn) -> bool:
     return bool(conn.execute("PRAGMA query_only").fetchone()[0])
+
+
+def probe() -> tuple[str, str, bool]:
+    """(SQLite version, sqlite-vec version, FTS5 compiled in) of an in-memory connection: what doctor reports."""
+    import sqlean
+    import sqlite_vec
+
+    conn = sqlean.connect(":memory:")
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        vec = conn.execute("SELECT vec_version()").fetchone()[0]
+        fts = bool(conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0])
+    finally:
+        conn.close()
+    return sqlean.sqlite_version, vec, fts

@@ -281,6 +281,12 @@ def needs_migration(conn) -> bool:
     return not _recorded(conn).issuperset(MIGRATION_NAMES)
 
 
+def pending_migrations(conn) -> list[str]:
+    """The names of MIGRATION_NAMES a database has not applied yet, in order."""
+    done = _recorded(conn) if "_sqlite_migrations" in _tables(conn) else set()
+    return [name for name in MIGRATION_NAMES if name not in done]
+
+
 def unknown_migrations(conn) -> list[str]:
     """Migrations a newer memcli recorded. This version would misread what they changed: an older memcli that
     opened a database with int8 vectors and keys stored once rewrote its vectors from empty keys."""

@@ -76,7 +76,7 @@ def build_server(db_path: str | None = None, *, embedder: str | None = None, gen
                              "instructions.")
     @_refusals_as_tool_errors
     async def recall(query: str, limit: int = 5, scope: str | None = None) -> dict:
-        from memcli.storage.store import Filters
+        from memcli.types import Filters
 
         hits = memory().recall(query, limit=max(1, min(limit, 50)), filters=Filters(scope=scope))
         return {"hits": [h.to_json() for h in hits]}

@@ -1,0 +1,119 @@
+"""Vectors: the `chunks` table (one row per embedded piece of a memory) and sqlite-vec's `vec_chunks`, and which
+embedding model they come from (meta). Values are int8 codes (vector_codec.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from . import vector_codec
+from .database import Database
+from .filters import marks, parts
+from .meta import Meta
+
+META_MODEL = "embedding_model"
+META_DIM = "embedding_dim"
+
+
+class Vectors:
+    def __init__(self, db: Database, meta: Meta):
+        self.db = db
+        self.meta = meta
+        self.writes = 0  # vector inserts/deletes through this connection (see version())
+
+    # -- the model --------------------------------------------------------------------------------------------------
+    def model(self) -> tuple[str, int] | None:
+        model, dim = self.meta.get(META_MODEL), self.meta.get(META_DIM)
+        return (model, int(dim)) if model and dim else None
+
+    def ensure_model(self, model_id: str, dim: int) -> bool:
+        """Record the model on first use (True); refuse to mix vectors from two models."""
+        current = self.model()
+        if current is None:
+            if self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
+                self.db.conn.execute(vector_codec.table_sql(dim))  # dim is an int from the model, never user text
+            self.meta.set(META_MODEL, model_id)
+            self.meta.set(META_DIM, str(dim))
+            return True
+        if current != (model_id, dim):
+            raise ModelError(
+                f"this database holds vectors from {current[0]} ({current[1]}-d) but the embedder is "
+                f"{model_id} ({dim}-d); run 'memcli reindex' to re-embed every memory with the new model")
+        return False
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        current = self.model()
+        if current is not None and current != (model_id, dim):
+            self.ensure_model(model_id, dim)  # raises with the explanation
+
+    def reset(self, model_id: str, dim: int) -> None:
+        """Every vector goes; the table is made anew for this model."""
+        self.writes += 1
+        self.db.conn.execute("DROP TABLE IF EXISTS vec_chunks")
+        self.db.conn.execute("DELETE FROM chunks")
+        self.meta.delete(META_MODEL, META_DIM)
+        self.ensure_model(model_id, dim)
+
+    # -- rows -------------------------------------------------------------------------------------------------------
+    def add(self, memory_id: int, vectors: np.ndarray) -> None:
+        self.writes += 1
+        for seq, vec in enumerate(vectors):
+            cur = self.db.conn.execute("INSERT INTO chunks(memory_id, seq) VALUES (?, ?)", [memory_id, seq])
+            self.db.conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, vec_int8(?))",
+                                 [cur.lastrowid, vector_codec.to_blob(vec)])
+
+    def drop(self, ids: Sequence[int]) -> None:
+        """Remove these memories' vectors (sqlite-vec clears the deleted bytes itself)."""
+        for part in parts(ids):
+            chunk_ids = [r[0] for r in self.db.conn.execute(
+                f"SELECT id FROM chunks WHERE memory_id IN ({marks(part)})", part)]
+            if chunk_ids and self.model() is not None:
+                self.writes += 1
+                for cid in chunk_ids:
+                    self.db.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
+            self.db.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks(part)})", part)
+
+    def replace(self, memory_id: int, vectors: np.ndarray) -> None:
+        self.drop([memory_id])
+        self.add(memory_id, vectors)
+
+    def first_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """First-chunk vector of each memory (enough for near-duplicate and centrality checks)."""
+        out: dict[int, np.ndarray] = {}
+        model = self.model()
+        if model is None:
+            return out
+        for part in parts(ids):
+            for mid, blob in self.db.conn.execute(
+                "SELECT c.memory_id, v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id "
+                f"WHERE c.seq = 0 AND c.memory_id IN ({marks(part)})", part):
+                out[mid] = vector_codec.from_blobs([blob], model[1])[0]
+        return out
+
+    def of_memory(self, memory_id: int) -> np.ndarray | None:
+        """Every chunk vector of one memory, in order (None without a model)."""
+        model = self.model()
+        if model is None or self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
+            return None
+        blobs = [r[0] for r in self.db.conn.execute(
+            "SELECT v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id WHERE c.memory_id = ? "
+            "ORDER BY c.seq", [memory_id])]
+        return vector_codec.from_blobs(blobs, model[1])
+
+    def everything(self) -> tuple[np.ndarray, np.ndarray]:
+        """(memory id per chunk, unit float32 rows of the stored chunk vectors), for a resident copy."""
+        model = self.model()
+        if model is None:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        owner_of = dict(self.db.conn.execute("SELECT id, memory_id FROM chunks"))
+        rows = self.db.conn.execute("SELECT rowid, embedding FROM vec_chunks").fetchall()
+        owners = np.fromiter((owner_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+        return owners, vector_codec.from_blobs([r[1] for r in rows], model[1])
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the vectors may have: another connection committed anything (PRAGMA data_version
+        is all SQLite offers), or this one wrote vectors. This connection's other writes (a recall's touch and
+        audit record) leave it alone, so a long-lived process does not reload after every recall."""
+        return self.db.one("PRAGMA data_version")[0], self.writes
