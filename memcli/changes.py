@@ -99,15 +99,26 @@ class Change:
 def change(ctx: "Context", op: Op, memory_ids: Iterable[int] = (), detail: dict | None = None) -> Iterator[Change]:
     """Open a change: a transaction (or savepoint) that ends with its audit record."""
     store = ctx.store
-    with store.db.atomic():
-        before = store.db.total_changes()
-        ch = Change(Op(op), [int(i) for i in memory_ids], dict(detail or {}))
-        yield ch
-        wrote = store.db.total_changes() != before or ch.op in RECORDED_ALWAYS
-        if ch.op is Op.RECALL:
-            from .settings import recall_logging
+    db = store.db
+    with db.atomic():
+        before = db.total_changes()
+        db.inner.append(0)  # what changes nested in this one write is theirs, records included
+        popped = False
+        try:
+            ch = Change(Op(op), [int(i) for i in memory_ids], dict(detail or {}))
+            yield ch
+            inner = db.inner.pop()
+            popped = True
+            wrote = db.total_changes() - before - inner > 0 or ch.op in RECORDED_ALWAYS
+            if ch.op is Op.RECALL:
+                from .settings import recall_logging
 
-            wrote = recall_logging(ctx)
-        if wrote:
-            ch.record_id = store.audit.append(at=to_iso(ctx.now()), actor=ctx.actor, op=ch.op.value,
-                                              memory_ids=ch.memory_ids, detail=ch.detail)
+                wrote = recall_logging(ctx)
+            if wrote:
+                ch.record_id = store.audit.append(at=to_iso(ctx.now()), actor=ctx.actor, op=ch.op.value,
+                                                  memory_ids=ch.memory_ids, detail=ch.detail)
+        finally:
+            if not popped:
+                db.inner.pop()
+            if db.inner:  # the enclosing change counts everything this one wrote as nested
+                db.inner[-1] += db.total_changes() - before

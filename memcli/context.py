@@ -74,8 +74,10 @@ class Context:
     def __init__(self, path: str | Path | None = None, *, db: Any = None, create: bool = True,
                  models: Models | None = None, plugins: Any = None, actor: str = "user",
                  clock: Callable[[], datetime] = now_utc, key_options: KeyOptions | None = None,
-                 recall_options: RecallOptions | None = None, progress: Callable[[str], None] | None = None):
+                 recall_options: RecallOptions | None = None, progress: Callable[[str], None] | None = None,
+                 migrate: bool = True):
         self.path = path
+        self._migrate = migrate  # False: open the database as it is (no schema upgrade)
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
         self._store: Store | None = None
@@ -101,7 +103,8 @@ class Context:
             if self._db is None:
                 from .storage import open_database
 
-                self._db = open_database(self.db_path or ":memory:", create=self._create, notice=self.progress)
+                self._db = open_database(self.db_path or ":memory:", create=self._create, notice=self.progress,
+                                         migrate=self._migrate)
             self._store = Store(self._db)
             self.plugins.hook.on_connect(conn=self._db.conn)
         return self._store

@@ -42,10 +42,11 @@ class Memory:
                  progress: Callable[[str], None] | None = None, key_options: KeyOptions | None = None,
                  recall_options: RecallOptions | None = None, db: Any = None, create: bool = True,
                  actor: str | None = None, generator: Any = None, generator_spec: str | None = None,
-                 plugins: Any = None, resident_vectors: bool = False, clock: Callable[[], datetime] | None = None):
+                 plugins: Any = None, resident_vectors: bool = False, clock: Callable[[], datetime] | None = None,
+                 migrate: bool = True):
         self.path = Path(path) if path not in (None, ":memory:") else path
         clock_arg: dict[str, Any] = {"clock": clock} if clock is not None else {}  # else Context's default
-        self.ctx = Context(self.path, db=db, create=create, plugins=plugins,
+        self.ctx = Context(self.path, db=db, create=create, plugins=plugins, migrate=migrate,
                            actor=actor or os.environ.get("MEMCLI_ACTOR") or "user",
                            key_options=key_options, recall_options=recall_options, progress=progress,
                            **clock_arg)
@@ -79,9 +80,17 @@ class Memory:
     def actor(self) -> str:
         return self.ctx.actor
 
+    @actor.setter
+    def actor(self, value: str) -> None:
+        self.ctx.actor = value
+
     @property
     def key_options(self) -> KeyOptions:
         return self.ctx.key_options
+
+    @key_options.setter
+    def key_options(self, value: KeyOptions) -> None:
+        self.ctx.key_options = value
 
     @property
     def recall_options(self) -> RecallOptions:
@@ -94,6 +103,10 @@ class Memory:
     @property
     def resident(self) -> Any:
         return self.ctx.resident
+
+    @resident.setter
+    def resident(self, value: Any) -> None:
+        self.ctx.resident = value
 
     def close(self) -> None:
         self.ctx.close()
@@ -121,8 +134,11 @@ class Memory:
 
     def get(self, ids: Sequence[int]) -> dict[int, dict]:
         """Full records (text, tags, provenance) of these memories, by id; unknown ids are left out."""
+        from .validate import memory_id
+
+        wanted = [memory_id(i) for i in ids]
         with self.store.snapshot():
-            return self.store.memories.records([int(i) for i in ids])
+            return self.store.memories.records(wanted)
 
     def keep_vectors_resident(self, *, exact: bool = False) -> None:
         _recall.keep_vectors_resident(self.ctx, exact=exact)
@@ -166,8 +182,8 @@ class Memory:
                   limit: int | None = None) -> list[AuditRecord]:
         return auditing.audit_log(self.ctx, op=op, since=since, memory_id=memory_id, limit=limit)
 
-    def audit_verify(self) -> dict:
-        return auditing.audit_verify(self.ctx)
+    def audit_verify(self, expect_hash: str | None = None) -> dict:
+        return auditing.audit_verify(self.ctx, expect_hash)
 
     def audit_show(self, memory_id: int) -> dict:
         return auditing.audit_show(self.ctx, memory_id)
@@ -184,8 +200,9 @@ class Memory:
     def set_recall_logging(self, on: bool) -> None:
         settings.set_recall_logging(self.ctx, on)
 
-    def configure(self, key: str, value: str | None) -> Path:
-        """Change a config-file setting, recorded in this database's audit log (settings.configure)."""
+    def configure(self, key: str, value: str | None) -> tuple[Path, str | None]:
+        """Change a config-file setting, recorded in this database's audit log when it can take the record:
+        (the file, why it was not recorded or None). See settings.configure."""
         return settings.configure(self.ctx, key, value)
 
     # -- moving and keeping ------------------------------------------------------------------------------------------
@@ -206,4 +223,7 @@ class Memory:
 
     def stats(self) -> dict:
         return maintenance.stats(self.ctx)
+
+    def scrub(self) -> bool:
+        return maintenance.scrub(self.ctx)
 

@@ -57,16 +57,20 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
                 integrity = store.maintenance.quick_check()
                 pending = pending_migrations(db.conn)
                 model = store.vectors.model()
+                bad = store.maintenance.bad_rows() if integrity == "ok" else {}
             finally:
                 db.conn.close()
             checks.append(Check("database", integrity == "ok" and not pending,
                                 f"{db_path}: integrity {integrity}; schema {'current' if not pending else 'pending ' + ', '.join(pending)}; "
                                 f"vectors {model[0] + ' ' + str(model[1]) + '-d' if model else 'none yet'}",
                                 "restore from `memcli backup`, or export what is readable and import into a new file"))
+            checks.append(Check("stored values", not bad, "all readable" if not bad else "; ".join(
+                f"{what.replace('_', ' ')}: memories {', '.join(map(str, ids))}" for what, ids in bad.items()),
+                "search skips these rows; look at them with 'memcli audit show ID', then forget them or import "
+                "them again from an export"))
         except Exception as exc:
             checks.append(Check("database", False, f"{db_path}: {exc}", "check the path; memcli never overwrites a foreign file"))
-        mode = db_path.stat().st_mode & 0o777
-        checks.append(Check("permissions", mode & 0o077 == 0, f"{db_path} mode {oct(mode)}", f"chmod 600 {db_path}"))
+        checks.append(_permissions(db_path))
     else:
         checks.append(Check("database", True, f"{db_path} not created yet ('memcli remember' creates it)"))
     target = db_path.parent if db_path.parent.exists() else Path.home()
@@ -81,3 +85,24 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
     checks.append(Check("cache dir writable", os.access(existing, os.W_OK), str(cache_dir()),
                         "set MEMCLI_CACHE_DIR to a writable directory"))
     return checks
+
+
+def _permissions(db_path: Path) -> Check:
+    """The database, its -wal/-shm/-journal files and its directory: private to this user."""
+    problems = []
+    uid = os.getuid()
+    if db_path.parent.stat().st_mode & 0o002:
+        problems.append(f"{db_path.parent} is writable by every user")
+    modes = []
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(f"{db_path}{suffix}")
+        if not p.exists():
+            continue
+        st = p.lstat()
+        modes.append(f"{p.name} {oct(st.st_mode & 0o777)}")
+        if st.st_uid != uid:
+            problems.append(f"{p.name} belongs to uid {st.st_uid}")
+        elif st.st_mode & 0o077:
+            problems.append(f"{p.name} is readable or writable by others ({oct(st.st_mode & 0o777)})")
+    return Check("permissions", not problems, "; ".join(problems) if problems else ", ".join(modes),
+                 f"chmod 600 {db_path}*; chmod o-w {db_path.parent}; remove files that are not yours")

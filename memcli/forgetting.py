@@ -14,6 +14,8 @@ from .changes import Op
 from .errors import InputError
 from .timeparse import option_time, to_iso
 from .types import Filters, ForgetResult
+from .validate import memory_id
+from .validate import query as check_query
 
 if TYPE_CHECKING:
     from .context import Context
@@ -31,13 +33,15 @@ def select_for_forget(ctx: "Context", *, ids: Sequence[int] = (), query: str | N
     if not has_selector and not all_:
         raise InputError("no selector: give memory ids, --query, --tag, --before/--after, --source or "
                          "--decayed (or --all --scope NAME for a whole scope)")
-    sel = Filters(ids=[int(i) for i in ids], scope=scope, tags=list(tags), until=option_time(before, "before"),
+    sel = Filters(ids=[memory_id(i) for i in ids], scope=scope, tags=list(tags), until=option_time(before, "before"),
                   since=option_time(after, "after"), time_field=time_field, source_id=source_id,
                   # --decayed: only what recall can still return fades; an archived memory stays restorable,
                   # and a merged copy goes with the memory it was merged into
                   active_only=decayed)
     if ids:
         require_ids(ctx, ids)
+    if query is not None:
+        check_query(query)
     chosen = ctx.store.memories.select_ids(sel)
     if query is not None:
         from .retrieval.recall import recall
@@ -65,7 +69,7 @@ def decayed_among(ctx: "Context", ids: Sequence[int], threshold: float | None = 
 
 def forget(ctx: "Context", ids: Sequence[int], *, archive: bool = False) -> ForgetResult:
     """Hard erasure by default (see storage/erasure.py); `archive` only hides from recall, reversibly."""
-    ids = sorted(set(int(i) for i in ids))
+    ids = sorted(set(memory_id(i) for i in ids))
     if not ids:
         return ForgetResult(ids=[], archived=archive)
     if archive:
@@ -142,6 +146,8 @@ def pin(ctx: "Context", ids: Sequence[int], pinned: bool = True) -> list[int]:
 def require_ids(ctx: "Context", ids: Sequence[int]) -> None:
     if not ids:
         raise InputError("no memory ids given")
+    for i in ids:
+        memory_id(i)
     found = set(ctx.store.memories.select_ids(Filters(ids=[int(i) for i in ids], active_only=False)))
     missing = sorted(set(int(i) for i in ids) - found)
     if missing:

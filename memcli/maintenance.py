@@ -31,7 +31,7 @@ def reindex(ctx: "Context", progress: Callable[[int, int], None] | None = None) 
     with ctx.change(Op.REINDEX, detail={"from": list(previous) if previous else None,
                                         "embedding_model": embedder.model_id, "dim": embedder.dimension,
                                         "memories": done}):
-        store.vectors.reset(embedder.model_id, embedder.dimension)
+        store.vectors.reset(embedder.model_id, embedder.dimension, getattr(embedder, "sha256", None))
         for vectors in batches:
             for mid, v in vectors:
                 store.vectors.add(mid, v)
@@ -54,3 +54,10 @@ def stats(ctx: "Context") -> dict:
     model = store.vectors.model()
     return {**store.maintenance.counts(), "embedding_model": model[0] if model else None,
             "embedding_dim": model[1] if model else None}
+
+
+def scrub(ctx: "Context") -> bool:
+    """Fold the write-ahead log into the database and truncate it, so pages that held forgotten text are
+    overwritten on disk. False while another process keeps an older snapshot open."""
+    ctx.store.require_writable()
+    return ctx.store.maintenance.scrub_files()

@@ -20,7 +20,14 @@ def retention(now: datetime, created_at: str, last_recalled_at: str | None, stre
         return 1.0
     from .timeparse import parse_time
 
-    since = parse_time(last_recalled_at or created_at)
+    # Stored numbers are not trusted: an unreadable time or strength (an edited file) never makes a memory look
+    # decayed, so `forget --decayed` cannot erase it on the strength of garbage; `memcli doctor` reports the row.
+    try:
+        since = parse_time(last_recalled_at or created_at)
+    except (ValueError, TypeError, OverflowError):
+        return 1.0
+    if not isinstance(strength, (int, float)) or not math.isfinite(strength):
+        strength = 1.0
     days = max(0.0, (now - since).total_seconds() / 86400.0)
     stability = base_days * max(strength, 1e-6)
     return math.exp(-days / stability)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .changes import Op
+from .errors import MemcliError
 
 if TYPE_CHECKING:
     from .context import Context
@@ -28,15 +29,34 @@ def set_recall_logging(ctx: "Context", on: bool) -> None:
         ctx.store.meta.set(META_LOG_RECALLS, "1" if on else "0")
 
 
-def configure(ctx: "Context | None", key: str, value: str | None) -> Path:
-    """Set (or with None remove) a config-file setting. With a database (`ctx`), the edit happens inside a change of
-    it, so the setting's change is in its audit log and a failed write leaves no record. The file is outside the
-    database: a crash between the file's rename and the commit can leave the file changed without its record; the
-    reverse cannot happen."""
+def configure(ctx: "Context | None", key: str, value: str | None) -> tuple[Path, str | None]:
+    """Set (or with None remove) a config-file setting: (the file, why it was not recorded or None).
+
+    With a database that can take the record (writable, current schema), the edit happens inside a change of it,
+    so the setting's change is in its audit log and a failed write leaves no record. The config file belongs to
+    the user, not to one database: a database that cannot take the record (read-only, locked, from a newer memcli,
+    not memcli's) never stops the edit — it is made and the reason returned. A crash between the file's rename and
+    the commit can leave the file changed without its record; the reverse cannot happen."""
     from .config import set_value
 
     if ctx is None:
-        return set_value(key, value)
-    with ctx.change(Op.CONFIG, detail={key: value, "file": True}):
-        ctx.store.meta.set(f"config.{key}", value if value is not None else "")
-        return set_value(key, value)
+        return set_value(key, value), "no database yet"
+    try:
+        store = ctx.store
+        store.require_writable()
+        from .storage.schema import pending_migrations
+
+        if pending_migrations(store.conn):
+            raise MemcliError("the database needs a schema upgrade first (any writing command does it)")
+        change = ctx.change(Op.CONFIG, detail={key: value, "file": True})
+        change.__enter__()
+    except Exception as exc:  # the database, not the edit: a one-line reason, and the edit goes ahead
+        return set_value(key, value), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        store.meta.set(f"config.{key}", value if value is not None else "")
+        path = set_value(key, value)
+    except BaseException as exc:
+        change.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    change.__exit__(None, None, None)
+    return path, None

@@ -41,7 +41,15 @@ def to_iso(dt: datetime) -> str:
 
 
 def parse_time(value, *, now: datetime | None = None) -> datetime:
-    """ISO-8601, epoch seconds/milliseconds, common day-first formats, 'today'/'yesterday', '7d' (= 7 days ago)."""
+    """ISO-8601, epoch seconds/milliseconds, common day-first formats, 'today'/'yesterday', '7d' (= 7 days ago).
+    Anything it cannot read, or a time outside the calendar ('10000000d'), is a ValueError."""
+    try:
+        return _parse_time(value, now=now)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"{str(value)[:40]!r} is outside the calendar ({exc})") from None
+
+
+def _parse_time(value, *, now: datetime | None = None) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
     if isinstance(value, (int, float)):
@@ -65,7 +73,7 @@ def parse_time(value, *, now: datetime | None = None) -> datetime:
     if rel:
         return now - timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()])
     if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
-        return parse_time(float(text))
+        return _parse_time(float(text))
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:

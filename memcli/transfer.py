@@ -9,13 +9,12 @@ embedding model, an import reproduces recall exactly; otherwise memories are re-
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from . import validate
 from .changes import Op
 from .errors import InputError
 from .ingest.keys import label
@@ -113,7 +112,7 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
         for src in sources:
             existing = store.sources.find(src["sha256"], src["scope"], src["format"], src["stated_at"] or "")
             if existing is None:
-                source_map[src["id"]] = store.sources.insert(**src)
+                source_map[src["id"]] = store.sources.insert(**_known(src, SOURCE_FIELDS))
                 new_sources.add(src["id"])
                 result["sources"] += 1
             else:
@@ -121,12 +120,12 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
         for msg in messages:
             target = source_map[msg["source_id"]]
             if msg["source_id"] in new_sources:
-                message_map[msg["id"]] = store.sources.insert_message(**{**msg, "source_id": target})
+                message_map[msg["id"]] = store.sources.insert_message(**_known(msg, MESSAGE_FIELDS), source_id=target)
                 result["messages"] += 1
             else:
                 found = store.sources.message_at(target, msg["seq"])
                 if found is None:  # forgotten here since the export: it comes back with its memory
-                    found = store.sources.insert_message(**{**msg, "source_id": target})
+                    found = store.sources.insert_message(**_known(msg, MESSAGE_FIELDS), source_id=target)
                     result["messages"] += 1
                 message_map[msg["id"]] = found
         memory_map = {m["id"]: known[m["content_hash"]] for m in memories if m["content_hash"] in known}
@@ -161,56 +160,23 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
     return result
 
 
+SOURCE_FIELDS = ("origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
+                 "redacted_at")
+MESSAGE_FIELDS = ("seq", "text", "speaker", "role", "occurred_at", "external_id")
+
+
+def _known(record: dict, fields: tuple[str, ...]) -> dict:
+    """Only the columns memcli knows: a record's other keys are ignored, never passed on as arguments."""
+    return {k: record[k] for k in fields if k in record}
+
+
 # The memory columns an import writes (the id is always new; the context lives in the FTS row).
 MEMORY_COLUMNS = ("kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                   "last_recalled_at", "status", "content_hash", "key_text", "pinned", "stale", "flags",
                   "valid_until")
 
 
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _str(v) -> bool:
-    return isinstance(v, str)
-
-
-def _opt_str(v) -> bool:
-    return v is None or isinstance(v, str)
-
-
-def _time(v) -> bool:
-    """memcli writes UTC ISO-8601 with a Z; anything else would sort wrongly against --before/--after."""
-    return isinstance(v, str) and _ISO.fullmatch(v) is not None
-
-
-def _opt_time(v) -> bool:
-    return v is None or v == "" or _time(v)
-
-
-def _vectors(v) -> bool:
-    return isinstance(v, list) and all(
-        isinstance(row, list) and row and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                              and math.isfinite(x) for x in row) for row in v)
-
-
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-_FIELDS = {  # a field present must pass its check; a malformed one is refused before anything is written
-    "source": {"id": _int, "origin": _str, "format": _str, "scope": _str, "sha256": _str, "received_at": _time,
-               "raw": _str, "n_messages": _int, "stated_at": _opt_str, "redacted_at": _opt_time},
-    "message": {"id": _int, "source_id": _int, "seq": _int, "text": _str, "speaker": _opt_str, "role": _opt_str,
-                "occurred_at": _opt_time, "external_id": _opt_str},
-    "memory": {"id": _int, "kind": _str, "text": _str, "scope": _str, "occurred_at": _time, "created_at": _time,
-               "content_hash": _str, "key_text": _str, "context": _str, "speaker": _opt_str,
-               "messages": lambda v: isinstance(v, list) and all(_int(x) for x in v),
-               "tags": lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
-               "links": lambda v: isinstance(v, list) and all(
-                   isinstance(x, list) and len(x) == 2 and _str(x[0]) and _int(x[1]) for x in v),
-               "summary_of": lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(map(_str, v))),
-               "vectors": _vectors, "strength": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-               "recall_count": _int, "status": _str, "pinned": _int, "stale": _int,
-               "last_recalled_at": _opt_time, "valid_until": _opt_time},
-}
+_SCHEMAS = {"source": validate.SOURCE, "message": validate.MESSAGE, "memory": validate.MEMORY}
 
 
 def _validate(lines: Iterable[str], origin: str):
@@ -229,17 +195,12 @@ def _validate(lines: Iterable[str], origin: str):
             continue
         if kind not in _REQUIRED:
             raise InputError(f"{origin}:{lineno}: expected a record with type meta, source, message or memory")
-        missing = [k for k in _REQUIRED[kind] if k not in obj]
-        if missing:
-            raise InputError(f"{origin}:{lineno}: {kind} record lacks {', '.join(missing)}")
-        bad = [k for k, check in _FIELDS[kind].items() if k in obj and not check(obj[k])]
-        if bad:
-            raise InputError(f"{origin}:{lineno}: {kind} record has a malformed {', '.join(bad)}")
+        validate.check_record(obj, _SCHEMAS[kind], f"{origin}:{lineno}", f"{kind} record", _REQUIRED[kind])
         {"source": sources, "message": messages, "memory": memories}[kind].append(obj)
     if meta is None:
         raise InputError(f"{origin}: not a memcli export (no meta line)")
-    if meta.get("embedding_dim") is not None and not _int(meta["embedding_dim"]):
-        raise InputError(f"{origin}: meta line has a malformed embedding_dim")
+    validate.check_record(meta, {"embedding_dim": validate.optional(validate.integer(1, 65536)),
+                                 "embedding_model": validate.optional(validate.string)}, origin, "meta line")
     for kind, records in (("source", sources), ("message", messages), ("memory", memories)):
         ids = [r["id"] for r in records]
         if len(set(ids)) != len(ids):

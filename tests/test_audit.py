@@ -63,6 +63,10 @@ def test_verify_detects_edited_and_deleted_records(hash_memory):
     result = mem.audit_verify()
     assert result["ok"] is False and result["first_broken"] == 3 and "hash" in result["reason"]
     conn.execute("UPDATE audit_log SET actor = 'user' WHERE id = 3")
+    result = mem.audit_verify()  # the chain is whole again, but the guard is gone: the log could be edited
+    assert result["ok"] is False and "append-only triggers are gone (audit_log_no_update)" in result["reason"]
+    conn.execute("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+                 "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
     assert mem.audit_verify()["ok"]
     # the memory index is outside the hashes: emptying it would hide a record from `audit show`
     saved = conn.execute("SELECT audit_id, memory_id FROM audit_memories WHERE audit_id = 2").fetchall()

@@ -140,7 +140,7 @@ def test_not_sqlite_and_foreign_sqlite_files_are_refused_untouched(tmp_path):
 def test_a_database_upgraded_by_a_newer_memcli_is_refused_untouched(db_path):
     with Memory(db_path, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("note", "kept as it is")])
-        mem.store.conn.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
+        outside(mem).execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
                                "VALUES ('memcli', 'm999_from_the_future', '2030-01-01')")
     before = db_path.read_bytes()
     with pytest.raises(DatabaseError, match="newer memcli .*m999_from_the_future"):
@@ -238,7 +238,7 @@ def test_keys_stored_twice_by_an_older_database_are_kept_once(db_path):
         outside(mem).execute("UPDATE memories SET key_text = (SELECT text FROM memories_fts f WHERE f.rowid = "
                         "memories.id), context = (SELECT context FROM memories_fts f WHERE f.rowid = "
                         "memories.id)")
-        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_keys_stored_once'")
+        outside(mem).execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_keys_stored_once'")
     db = open_database(db_path)
     assert db.conn.execute("SELECT key_text, context FROM memories").fetchall() == [("", "")] * 3
     db.conn.close()
@@ -357,7 +357,7 @@ def test_doctor_and_completion_never_upgrade_a_database(tmp_path, monkeypatch):
     db = tmp_path / "m.db"
     with Memory(db, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("a", "a note")], scope="home")
-        mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [MIGRATION_NAMES[-1]])
+        outside(mem).execute("DELETE FROM _sqlite_migrations WHERE name = ?", [MIGRATION_NAMES[-1]])
     monkeypatch.setenv("MEMCLI_DB", str(db))
 
     def recorded():

@@ -66,7 +66,7 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path, cli):
 
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
@@ -95,7 +95,7 @@ def test_read_only_database_reads_work_and_writes_fail_clearly(tmp_path, cli):
     mount = tmp_path / "ro"
     mount.mkdir()
     if os.geteuid() == 0:
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount)],
                           capture_output=True).returncode != 0:
             pytest.skip("cannot mount a tmpfs here")
     base = ("--db", str(mount / "m.db"), "--embedder", "hash")

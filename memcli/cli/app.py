@@ -35,7 +35,22 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 _python_show_warning = warnings.showwarning
 
 
+ATTACHED = ("-s", "-t")  # short options taking a value: '-seed' would silently read as --scope eed
+
+
 class MemcliGroup(TyperGroup):
+    def parse_args(self, ctx, args):
+        for arg in args:
+            if arg == "--":
+                break
+            if len(arg) > 2 and arg[:2] in ATTACHED and not arg.startswith("--"):
+                long = {"-s": "--scope", "-t": "--tag"}[arg[:2]]
+                typer.echo(f"memcli: error: {safe(arg)!s} would read as {long} {safe(arg[2:])}; write "
+                           f"'{long} {safe(arg[2:])}', or put text that starts with '-' after '--' "
+                           f"(memcli recall -- {safe(arg)})", err=True)
+                raise typer.Exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         warnings.showwarning = _show_warning
         try:
@@ -103,16 +118,22 @@ class State:
         return model_spec(role, self._embedder if role == "embedder" else self._generator)
 
     def configure(self, key: str, value: Optional[str]) -> Path:
-        """Edit the config file; recorded in the database's audit log when there is a database."""
-        from ..settings import configure
-
+        """Edit the config file; recorded in the database's audit log when there is one that can take it."""
+        from ..core import Memory
         from ..paths import default_db_path
+        from ..settings import configure
 
         path = Path(self.db).expanduser() if self.db else default_db_path()
         if not path.is_file() or path.stat().st_size == 0:
-            return configure(None, key, value)
-        with self.memory(Output(False, True)) as mem:
-            return mem.configure(key, value)
+            return configure(None, key, value)[0]
+        mem = Memory(path, create=False, migrate=False, actor=self.actor, plugins=self.plugins)
+        try:
+            written, not_recorded = mem.configure(key, value)
+        finally:
+            mem.close()
+        if not_recorded:
+            Output().warn(f"setting saved, but not recorded in {path}'s audit log: {not_recorded}")
+        return written
 
     def memory(self, out: Output, *, create: bool = False):
         """Only `remember` creates a database; reading commands report a missing one."""
@@ -451,8 +472,14 @@ def main():
 
     pm = plugin_manager()
     before = len(app.registered_commands)
+    builtin = {_command_name(c) for c in app.registered_commands} | {g.name for g in app.registered_groups}
     try:
         pm.hook.register_commands(cli=app)
+        for info in list(app.registered_commands[before:]):  # a plugin cannot replace a built-in command
+            if _command_name(info) in builtin:
+                app.registered_commands.remove(info)
+                typer.echo(f"memcli: warning: a plugin's command {_command_name(info)!r} is built into memcli; "
+                           "ignored", err=True)
         command = typer.main.get_command(app)  # built once: a bad plugin command fails here
     except Exception as exc:  # a broken plugin must not take memcli down with it
         del app.registered_commands[before:]
@@ -460,3 +487,7 @@ def main():
                    err=True)
         command = typer.main.get_command(app)
     command(prog_name="memcli", obj=pm)
+
+
+def _command_name(info) -> str:
+    return info.name or typer.main.get_command_name(info.callback.__name__)

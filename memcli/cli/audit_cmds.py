@@ -94,22 +94,28 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
 
 
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, json_out: JsonOpt = False):
-    """Recompute the hash chain; exit 1 and name the first broken record if anything was altered.
+def audit_verify(ctx: typer.Context, json_out: JsonOpt = False,
+                 expect_hash: Annotated[Optional[str], typer.Option(
+                     "--expect-hash", help="A last hash printed earlier (kept outside the database): fail if the "
+                     "log no longer holds it.")] = None):
+    """Recompute the hash chain, check the index, triggers and that every memory has its record; exit 1 naming
+    what is wrong. Keep the printed last hash elsewhere and pass it back with --expect-hash to catch a cut tail.
 
     \b
-    Example:
+    Examples:
       memcli audit verify
+      memcli audit verify --expect-hash 3f9a...
     """
     out = Output(json_out, False)
     with ctx.obj.memory(out) as mem:
-        result = mem.audit_verify()
+        result = mem.audit_verify(expect_hash)
     if json_out:
         out.emit_json(result)
     elif result["ok"]:
         print(f"audit chain intact: {result['records']} records verified, last hash {result['last_hash'][:16]}")
     if not result["ok"]:
-        raise ChainBroken(f"audit chain broken at record {result['first_broken']}: {result['reason']}")
+        where = f" at record {result['first_broken']}" if result["first_broken"] is not None else ""
+        raise ChainBroken(f"audit check failed{where}: {result['reason']}")
 
 
 @audit_app.command("stats")
@@ -167,3 +173,21 @@ def audit_recall_log(ctx: typer.Context, state: Annotated[str, typer.Argument(he
     with ctx.obj.memory(out) as mem:
         mem.set_recall_logging(state == "on")
     print(f"recall logging {state}")
+
+
+@audit_app.command("scrub")
+def audit_scrub(ctx: typer.Context):
+    """Overwrite on disk what forget erased: fold the write-ahead log into the database file and truncate it
+    (forget does this itself unless another process was reading). Exit 1 while a reader still blocks it.
+
+    \b
+    Example:
+      memcli audit scrub
+    """
+    from .forget_cmds import SCRUB_PENDING
+
+    with ctx.obj.memory(Output(False, False)) as mem:
+        done = mem.scrub()
+    if not done:
+        raise MemcliError(SCRUB_PENDING.replace("run 'memcli audit scrub' once", "run this again when"))
+    print("write-ahead log folded into the database and truncated")

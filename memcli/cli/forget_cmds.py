@@ -96,8 +96,12 @@ def forget(
             extra += f", {len(result.derived_stale)} derived marked stale"
         print(f"{'Archived' if archive else 'Forgot'} {len(result.ids)} memor{'y' if len(result.ids) == 1 else 'ies'}{extra}.")
         if not result.files_scrubbed:
-            out.warn("another process held the database open; the write-ahead log will be cleared by a later "
-                     "checkpoint")
+            out.warn(SCRUB_PENDING)
+
+
+SCRUB_PENDING = ("another process is reading the database, so the forgotten text is erased from the live data but "
+                 "still on disk (in old pages of the database file and its -wal log) until a checkpoint completes; "
+                 "run 'memcli audit scrub' once that process has ended")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -39,7 +40,10 @@ def export_cmd(
                 raise InputError(f"{output} exists; choose a new path")
             tmp = output.with_name(output.name + ".partial")
             try:
-                with open(tmp, "w", encoding="utf-8") as fh:
+                # owner-only whatever the umask: an export holds every memory
+                fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+                os.fchmod(fd, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     counts = mem.export(fmt, fh, options)
                 tmp.replace(output)
             except BaseException as exc:

@@ -250,9 +250,12 @@ def _content_text(content) -> str:
         return "\n".join(parts)
     if isinstance(content, dict) and isinstance(content.get("text"), str):
         return content["text"]
-    if isinstance(content, (int, float)):
-        return str(content)
-    raise ValueError(f"unsupported content of type {type(content).__name__}")
+    raise ValueError(f"text must be a string (or a list of text parts), not {_json_type(content)}")
+
+
+def _json_type(value) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "a list"}.get(
+        type(value), type(value).__name__)
 
 
 def _record(obj, origin: str, where: str) -> Message:
@@ -269,12 +272,16 @@ def _record(obj, origin: str, where: str) -> Message:
         text = _content_text(obj[text_key])
     except ValueError as exc:
         raise InputError(f"{origin}:{where}: {exc}") from None
-    role = obj.get("role") if isinstance(obj.get("role"), str) else None
+    if obj.get("role") is not None and not isinstance(obj.get("role"), str):
+        raise InputError(f"{origin}:{where}: field 'role' must be a string, not {_json_type(obj['role'])}")
+    role = obj.get("role")
     speaker = None
     for key in _SPEAKER_KEYS:
         value = obj.get(key)
         if isinstance(value, dict):
             value = value.get("name") or value.get("role")
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{origin}:{where}: field {key!r} must be a string, not {_json_type(value)}")
         if isinstance(value, str) and value.strip():
             speaker = value.strip()
             break
@@ -289,9 +296,13 @@ def _record(obj, origin: str, where: str) -> Message:
     )
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _json_line(line: str, origin: str, lineno: int):
     try:
-        return json.loads(line)
+        return json.loads(line, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
 
@@ -320,7 +331,7 @@ STREAMING = {parse_text: iter_text, parse_chat: iter_chat, parse_jsonl: iter_jso
 
 def parse_json(text: str, origin: str) -> list[Message]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise InputError(f"{origin}: JSON nested too deeply") from None
     except ValueError as exc:

@@ -182,7 +182,7 @@ def _store_parsed(ctx: "Context", parsed: list, batch: _Batch, result: RememberR
     vectors = {}
     if to_embed:
         embedder = ctx.embedder
-        store.vectors.check_model(embedder.model_id, embedder.dimension)
+        store.vectors.check_model(embedder.model_id, embedder.dimension, getattr(embedder, "sha256", None))
         for d, vecs in zip(to_embed, embedder.embed_chunks([d.key_text for d in to_embed], progress)):
             vectors[d.content_hash] = vecs
 
@@ -243,8 +243,10 @@ def _store_parsed(ctx: "Context", parsed: list, batch: _Batch, result: RememberR
 def ensure_model(ctx: "Context") -> None:
     """Record the embedding model on first use, as a change of its own (inside the caller's)."""
     embedder = ctx.embedder
-    with ctx.change(Op.MODEL, detail={"embedding_model": embedder.model_id, "dim": embedder.dimension}):
-        ctx.store.vectors.ensure_model(embedder.model_id, embedder.dimension)
+    sha = getattr(embedder, "sha256", None)
+    detail = {"embedding_model": embedder.model_id, "dim": embedder.dimension, **({"sha256": sha} if sha else {})}
+    with ctx.change(Op.MODEL, detail=detail):
+        ctx.store.vectors.ensure_model(embedder.model_id, embedder.dimension, sha)
 
 
 def drafts_for(ctx: "Context", messages: list[Message], scope: str, tags: list[str], kind: str,

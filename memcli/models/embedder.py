@@ -101,6 +101,9 @@ class LlamaEmbedder(Embedder):
         self._contexts = {self.sizes[0]: self._context(self.sizes[0])}
         self._llm = self._contexts[self.sizes[0]]  # tokenizes, and embeds every text that fits it
         self.model_id = model_id or f"gguf:{path.stem}:{_file_fingerprint(path)}"
+        from .integrity import file_sha256
+
+        self.sha256 = file_sha256(path)  # recorded with the vectors: a changed file is caught (Vectors.check_model)
         self.dimension = int(self._llm.n_embd())
         # A generative GGUF loads fine in embedding mode but has no pooling: llama.cpp would return one vector per
         # token, or (seen with gemma-3 on an AVX-512 build) crash the process in embed(). Refuse it by name first.
@@ -184,8 +187,13 @@ def load_embedder(spec: str | None = None, progress=None) -> Embedder:
 
     path = minilm.prepare(progress)
     try:
+        minilm.check(path)
         return LlamaEmbedder(path, model_id=minilm.MODEL_ID, repack=True)
-    except ModelError:
-        # A cached file that llama.cpp refuses is rebuilt once rather than failing forever.
+    except ModelError as exc:
+        # The cached default is ours to rebuild from its PyPI package: a damaged or refused file is made again,
+        # once, and said so, rather than failing forever or being used as it is.
+        if progress:
+            progress(f"{exc}; rebuilding it")
         path = minilm.prepare(progress, force=True)
+        minilm.check(path)
         return LlamaEmbedder(path, model_id=minilm.MODEL_ID, repack=True)

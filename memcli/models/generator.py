@@ -74,4 +74,6 @@ def load_generator(spec: str | None = None, progress=None) -> Generator:
         return LlamaGenerator(resolve_spec(spec, progress))
     from . import gemma
 
-    return LlamaGenerator(gemma.prepare(progress), model_id=gemma.MODEL_ID)
+    path = gemma.prepare(progress)
+    gemma.check(path)
+    return LlamaGenerator(path, model_id=gemma.MODEL_ID)

@@ -173,6 +173,14 @@ def verify(path: Path | None = None) -> bool:
     return _sha256(path) == digest
 
 
+def check(path: Path) -> None:
+    """Before each load: the file is the one prepare() wrote (full hash once per change of the file)."""
+    from .integrity import check as check_file
+
+    digest, _size = _stamp_path(path).read_text().split()
+    check_file(path, digest, "default embedding model", "rebuild it: memcli models prepare embedder --force")
+
+
 def prepare(progress: Progress | None = None, *, force: bool = False) -> Path:
     """Make sure the default GGUF exists in the cache; convert it (once) if missing or corrupt."""
     progress = progress or (lambda _msg: None)

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..ingest.parse import require_utf8
 from ..timeparse import to_iso
 from ..types import Filters, Hit
+from ..validate import query as check_query
 from .fts_query import or_expression, query_terms
 from .fusion import rrf
 from .priors import TimeProximity, length_factor, named_speaker
@@ -51,6 +52,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
     if not query or not query.strip():
         raise InputError("empty query")
     require_utf8(query, "the query")
+    check_query(query)
     if limit < 1:
         raise InputError("--limit must be at least 1")
     filters = filters or Filters()
@@ -65,7 +67,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
     query_vec = None
     if store.vectors.model() is not None:
         embedder = ctx.embedder
-        store.vectors.check_model(embedder.model_id, embedder.dimension)
+        store.vectors.check_model(embedder.model_id, embedder.dimension, getattr(embedder, "sha256", None))
         query_vec = embedder.embed_query(query)  # outside the snapshot: no lock held while the model runs
     # One read snapshot from search to records: a concurrent forget or consolidation cannot remove a hit
     # between finding it and reading it.

@@ -119,3 +119,18 @@ class AuditLog:
         if entry is not None:
             return n, entry[0], "the memory index names a record that is not in the log", prev
         return n, None, "ok", prev
+
+    def missing_guards(self) -> list[str]:
+        """The append-only triggers (and the id mark) that should exist and do not."""
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        return [t for t in ("audit_log_no_update", "audit_log_no_delete", "memories_id_mark") if t not in present]
+
+    def unrecorded_memory(self) -> int | None:
+        """A stored memory that no record names (ids are never reused, so its creating record is gone: the log was
+        cut or emptied), or None."""
+        row = self.conn.execute("SELECT m.id FROM memories m WHERE NOT EXISTS (SELECT 1 FROM audit_memories a "
+                                "WHERE a.memory_id = m.id) ORDER BY m.id LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def has_hash(self, record_hash: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM audit_log WHERE hash = ?", [record_hash]).fetchone() is not None

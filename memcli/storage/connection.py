@@ -42,6 +42,45 @@ def _create_private_file(path: Path) -> None:
         raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
 
 
+SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def check_private(path: Path) -> None:
+    """Refuse a database other users could read or replace: a directory they can write to (they could pre-create
+    its -wal file, which SQLite then uses as it is, and read every change from it), or a -wal/-shm/-journal file
+    that is not ours. Our own sidecar files with loose modes are made owner-only."""
+    uid = os.getuid()
+    directory = path.parent
+    try:
+        dir_stat = directory.stat()
+    except OSError as exc:
+        raise DatabaseError(f"cannot use {directory}: {exc.strerror}") from None
+    if dir_stat.st_mode & 0o002:
+        raise DatabaseError(f"{directory} is writable by every user, so others could read or replace this "
+                            f"database's files; keep it in a private directory (chmod o-w {directory}, or move it)")
+    for suffix in SIDECARS:
+        side = Path(f"{path}{suffix}")
+        try:
+            st = side.lstat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise DatabaseError(f"cannot check {side}: {exc.strerror}") from None
+        if not os.path.isfile(side) or os.path.islink(side):
+            raise DatabaseError(f"{side} is not a regular file; refusing to open the database beside it")
+        if st.st_uid != uid:
+            raise DatabaseError(f"{side} belongs to another user (uid {st.st_uid}); it could hold or receive this "
+                                f"database's contents. Remove it if you trust its absence, then retry")
+        if st.st_mode & 0o077:
+            try:
+                side.chmod(0o600)
+            except OSError as exc:
+                raise DatabaseError(f"cannot make {side} private: {exc.strerror}") from None
+    main = path.stat() if path.exists() else None
+    if main is not None and main.st_uid != uid and os.access(path, os.W_OK):
+        raise DatabaseError(f"{path} belongs to another user (uid {main.st_uid}); refusing to write to it")
+
+
 def _read_only(path: Path) -> bool:
     """The file, or its directory (where SQLite keeps the -wal and -shm files), cannot be written: a read-only
     file system, a write-protected file or a backup on read-only media."""
@@ -64,6 +103,8 @@ def connect(path: str | Path, *, create: bool = True):
         path = Path(path).expanduser()
         if path.exists() and not path.is_file():  # a directory, /dev/null, a FIFO: never a database
             raise DatabaseError(f"{path} is not a regular file (refusing to use it as a database)")
+        if path.parent.is_dir() and not (path.exists() and _read_only(path)):
+            check_private(path)  # before anything is created or read there
         if path.exists() and path.stat().st_size == 0:
             # An empty file (`: > memory.db`): no database yet. A reading command says so; remember makes it one,
             # owner-only like any database memcli creates.

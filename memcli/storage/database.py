@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import weakref
 from typing import Any
 
 from ..errors import DatabaseError
 
 # memcli's own tables and virtual tables; FTS5's and sqlite-vec's shadow tables are written only through these.
 GUARDED = frozenset({"meta", "sources", "messages", "memories", "memory_tags", "memory_messages", "chunks",
-                     "memory_links", "audit_log", "audit_memories", "summaries", "memories_fts", "vec_chunks"})
+                     "memory_links", "audit_log", "audit_memories", "summaries", "memories_fts", "vec_chunks",
+                     "_sqlite_migrations"})
+GUARDED_PREFIXES = ("memories_fts_", "vec_chunks_")  # FTS5's and sqlite-vec's shadow tables
 _SQLITE_OK, _SQLITE_DENY = 0, 1
 # sqlite3.h action codes: CREATE_INDEX 1, CREATE_TABLE 2, CREATE_TRIGGER 7, DELETE 9, DROP_INDEX 10,
 # DROP_TABLE 11, DROP_TRIGGER 16, INSERT 18, UPDATE 23, ALTER_TABLE 26, CREATE_VTABLE 29, DROP_VTABLE 30
@@ -33,12 +36,25 @@ class UnauditedWrite(RuntimeError):
     """A write outside memcli.changes.change(): a bug in memcli or a plugin, never the user's doing."""
 
 
+_databases: "weakref.WeakValueDictionary[int, Database]" = weakref.WeakValueDictionary()
+
+
 class Database:
-    """The connection every store shares, with its transaction depth."""
+    """The connection every store shares, with its transaction depth: one per connection (`of`), since the guard
+    is the connection's and must see every level opened on it."""
+
+    @classmethod
+    def of(cls, conn: Any) -> "Database":
+        db = _databases.get(id(conn))
+        if db is None or db.conn is not conn:
+            db = cls(conn)
+            _databases[id(conn)] = db
+        return db
 
     def __init__(self, conn: Any):
         self.conn = conn
         self.depth = 0  # open atomic() levels
+        self.inner: list[int] = []  # per open change: rows written by the changes nested in it (changes.py)
         self._reading = False  # inside snapshot()
         self._read_only: bool | None = None
         self.guarded = False
@@ -55,7 +71,7 @@ class Database:
             if action in _WRITES and self.depth == 0 and dbname != "temp":
                 # the table is arg2 for index, trigger and ALTER actions, arg1 for the others
                 table = arg2 if action in _TABLE_IN_ARG2 else arg1
-                if table in GUARDED:
+                if table in GUARDED or (table or "").startswith(GUARDED_PREFIXES):
                     return _SQLITE_DENY
             return _SQLITE_OK
 
@@ -78,6 +94,11 @@ class Database:
         self.depth += 1
         try:
             yield
+            # inside the try: a COMMIT that fails (a reader blocks a rollback journal, the disk is gone) rolls back
+            # instead of leaving the transaction open and the write lock held. The level stays open until it is
+            # done: FTS5 writes its buffered terms into its shadow tables at COMMIT, through the guard.
+            self.conn.execute("COMMIT" if level == 0 else f"RELEASE memcli_{level}")
+            self.depth = level
         except BaseException:
             self.depth = level
             if level == 0:
@@ -87,8 +108,6 @@ class Database:
                 self.conn.execute(f"ROLLBACK TO memcli_{level}")
                 self.conn.execute(f"RELEASE memcli_{level}")
             raise
-        self.depth = level
-        self.conn.execute("COMMIT" if level == 0 else f"RELEASE memcli_{level}")
 
     @property
     def in_change(self) -> bool:

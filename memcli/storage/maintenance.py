@@ -27,6 +27,43 @@ class Maintenance:
                 "pinned": self.db.one("SELECT count(*) FROM memories WHERE pinned = 1")[0],
                 "audit_records": self.db.one("SELECT count(*) FROM audit_log")[0]}
 
+    def bad_rows(self) -> dict[str, list[int]]:
+        """Memory ids (up to 10 each) whose stored values search and ranking cannot trust: vectors with no
+        direction, strengths that are not finite, kinds and statuses memcli does not write, unreadable flags or
+        times. Search skips them; this says which they are."""
+        import json
+        import math
+
+        import numpy as np
+
+        from ..types import KINDS, STATUSES
+
+        out: dict[str, list[int]] = {"zero_vectors": [], "bad_strength": [], "bad_kind_or_status": [],
+                                     "unreadable_flags": [], "bad_times": []}
+        has_vec = self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] > 0
+        if has_vec:
+            cursor = self.db.conn.execute("SELECT c.memory_id, v.embedding FROM vec_chunks v "
+                                          "JOIN chunks c ON c.id = v.rowid")
+            while len(out["zero_vectors"]) < 10 and (rows := cursor.fetchmany(4096)):
+                out["zero_vectors"] += [mid for mid, blob in rows
+                                        if not np.any(np.frombuffer(blob, dtype=np.int8))][:10]
+        for mid, kind, status, strength, flags, occurred, created in self.db.conn.execute(
+                "SELECT id, kind, status, strength, flags, occurred_at, created_at FROM memories"):
+            if not isinstance(strength, (int, float)) or not math.isfinite(strength):
+                out["bad_strength"].append(mid)
+            if kind not in KINDS or status not in STATUSES:
+                out["bad_kind_or_status"].append(mid)
+            if flags:
+                try:
+                    ok = isinstance(json.loads(flags), list)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    out["unreadable_flags"].append(mid)
+            if not all(isinstance(t, str) and len(t) == 20 and t.endswith("Z") for t in (occurred, created)):
+                out["bad_times"].append(mid)
+        return {k: v[:10] for k, v in out.items() if v}
+
     def quick_check(self) -> str:
         return str(self.db.one("PRAGMA quick_check")[0])
 
@@ -43,5 +80,11 @@ class Maintenance:
     def scrub_files(self) -> bool:
         """After an erasure commits: fold the WAL into the database and truncate it, so old page images holding
         forgotten text do not linger in the -wal file. False if a reader kept the checkpoint from finishing."""
-        busy, _log, _ckpt = self.db.one("PRAGMA wal_checkpoint(TRUNCATE)")
-        return busy == 0
+        import time
+
+        for wait in (0.0, 0.05, 0.2, 0.5):  # a reader finishing its query lets the checkpoint through
+            time.sleep(wait)
+            busy, _log, _ckpt = self.db.one("PRAGMA wal_checkpoint(TRUNCATE)")
+            if busy == 0:
+                return True
+        return False

@@ -22,6 +22,24 @@ RECORD_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created
                "last_recalled_at", "status", "flags", "valid_until")
 
 
+UNREADABLE_FLAGS = [{"kind": "invalid", "rule": "unreadable-flags"}]
+
+
+def read_flags(stored: str | None) -> list[dict] | None:
+    """Stored flags as a list; flags that are not memcli's JSON (an edited file, an old import) read as a flag of
+    their own, so the memory stays marked rather than breaking the command that reads it."""
+    if not stored:
+        return None
+    try:
+        flags = json.loads(stored)
+    except ValueError:
+        return list(UNREADABLE_FLAGS)
+    if not isinstance(flags, list) or not all(isinstance(f, dict) and isinstance(f.get("kind"), str)
+                                              and isinstance(f.get("rule"), str) for f in flags):
+        return list(UNREADABLE_FLAGS)
+    return flags
+
+
 class Memories:
     def __init__(self, db: Database, vectors: Vectors):
         self.db = db
@@ -120,7 +138,7 @@ class Memories:
             for row in self.db.conn.execute(f"SELECT {', '.join(RECORD_COLS)} FROM memories "
                                             f"WHERE id IN ({marks(part)})", part):
                 rec = dict(zip(RECORD_COLS, row))
-                rec["flags"] = json.loads(rec["flags"]) if rec["flags"] else None
+                rec["flags"] = read_flags(rec["flags"])
                 rec["tags"] = []
                 rec["sources"] = []
                 out[rec["id"]] = rec
@@ -225,3 +243,25 @@ class Memories:
             sql += " AND scope = ?"
             params.append(scope)
         return [dict(zip(cols, r)) for r in self.db.conn.execute(sql + " ORDER BY occurred_at, id", params)]
+
+    def active_among(self, ids: Sequence[int]) -> set[int]:
+        """Those of `ids` that still exist and are active (a plan made outside the write lock checks again)."""
+        found: set[int] = set()
+        for part in parts(sorted(set(int(i) for i in ids))):
+            found.update(r[0] for r in self.db.conn.execute(
+                f"SELECT id FROM memories WHERE status = 'active' AND id IN ({marks(part)})", part))
+        return found
+
+    def maybe_decayed(self, now: str, days_per_strength: float, margin_days: float = 1.0) -> list[int]:
+        """Active memories that may have decayed, in one scan instead of a retention computed in Python per row:
+        those neither recalled nor created in the last `days_per_strength` × strength days (less a margin), and
+        every row whose time or strength SQLite would read otherwise than Python, for the caller's exact check
+        (forgetting.decayed_among), so nothing it would count is left out."""
+        last = "coalesce(last_recalled_at, created_at)"
+        rows = self.db.conn.execute(
+            f"SELECT id FROM memories WHERE status = 'active' AND ({last} IS NULL "
+            f"OR {last} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]*' "
+            f"OR julianday({last}) IS NULL OR typeof(strength) NOT IN ('integer', 'real') OR abs(strength) > 1e300 "
+            f"OR julianday(?) - julianday({last}) > ? * max(strength, 1e-6) - ?) ORDER BY id",
+            [now, days_per_strength, margin_days])
+        return [r[0] for r in rows]

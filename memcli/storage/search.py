@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,4 +106,6 @@ class Search:
                 "(SELECT rowid, distance FROM vec_chunks WHERE embedding MATCH vec_int8(?) AND k = ?) knn "
                 "JOIN chunks c ON c.id = knn.rowid JOIN memories m ON m.id = c.memory_id "
                 f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [qbytes, k, *params, limit]).fetchall()
-        return [(r[0], 1.0 - r[1]) for r in rows]
+        # A stored vector with no direction (all zeros: an old import, an edited file) has no cosine: sqlite-vec
+        # gives NULL. It is skipped here and reported by `memcli doctor`, never a traceback.
+        return [(r[0], 1.0 - r[1]) for r in rows if r[1] is not None and math.isfinite(r[1])]

@@ -23,7 +23,7 @@ class Sources:
         return row[0] if row else None
 
     def insert(self, *, origin: str, format: str, scope: str, sha256: str, received_at: str, raw: str,
-               n_messages: int, stated_at: str | None = "", redacted_at: str | None = None, **_ignored) -> int:
+               n_messages: int, stated_at: str | None = "", redacted_at: str | None = None) -> int:
         cur = self.db.conn.execute(
             "INSERT INTO sources(origin, format, scope, sha256, received_at, raw, n_messages, stated_at, redacted_at) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -31,8 +31,8 @@ class Sources:
         return int(cur.lastrowid)
 
     def insert_message(self, *, source_id: int, seq: int, text: str, speaker: str | None = None,
-                       role: str | None = None, occurred_at: str | None = None, external_id: str | None = None,
-                       **_ignored) -> int:
+                       role: str | None = None, occurred_at: str | None = None,
+                       external_id: str | None = None) -> int:
         cur = self.db.conn.execute(
             "INSERT INTO messages(source_id, seq, speaker, role, text, occurred_at, external_id) VALUES (?,?,?,?,?,?,?)",
             [source_id, seq, speaker, role, text, occurred_at, external_id])

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..types import Erasure
+from ..types import Erasure, Filters  # noqa: F401  (Filters: where it was imported from before 0.2)
 from .audit import AuditLog
 from .database import Database
 from .erasure import erase
@@ -43,7 +43,7 @@ class Store:
 
     def __init__(self, handle: Any):
         self.conn = handle.conn
-        self.db = Database(self.conn)
+        self.db = Database.of(self.conn)
         self.meta = Meta(self.db)
         self.vectors = Vectors(self.db, self.meta)
         self.keys = Keys(self.db, self.vectors)

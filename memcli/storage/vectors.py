@@ -15,6 +15,7 @@ from .meta import Meta
 
 META_MODEL = "embedding_model"
 META_DIM = "embedding_dim"
+META_SHA = "embedding_sha256"  # of the model file the vectors came from, when it is a file
 
 
 class Vectors:
@@ -28,33 +29,46 @@ class Vectors:
         model, dim = self.meta.get(META_MODEL), self.meta.get(META_DIM)
         return (model, int(dim)) if model and dim else None
 
-    def ensure_model(self, model_id: str, dim: int) -> bool:
-        """Record the model on first use (True); refuse to mix vectors from two models."""
+    def ensure_model(self, model_id: str, dim: int, sha256: str | None = None) -> bool:
+        """Record the model (and its file's checksum) on first use: True when something was recorded. Refuses to
+        mix vectors from two models, or from a model file that changed."""
         current = self.model()
         if current is None:
             if self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
                 self.db.conn.execute(vector_codec.table_sql(dim))  # dim is an int from the model, never user text
             self.meta.set(META_MODEL, model_id)
             self.meta.set(META_DIM, str(dim))
+            if sha256:
+                self.meta.set(META_SHA, sha256)
             return True
+        self.check_model(model_id, dim, sha256)
+        if sha256 and self.meta.get(META_SHA) is None:  # a database from before checksums were recorded
+            self.meta.set(META_SHA, sha256)
+            return True
+        return False
+
+    def check_model(self, model_id: str, dim: int, sha256: str | None = None) -> None:
+        current = self.model()
+        if current is None:
+            return
         if current != (model_id, dim):
             raise ModelError(
                 f"this database holds vectors from {current[0]} ({current[1]}-d) but the embedder is "
                 f"{model_id} ({dim}-d); run 'memcli reindex' to re-embed every memory with the new model")
-        return False
+        recorded = self.meta.get(META_SHA)
+        if sha256 and recorded and sha256 != recorded:
+            raise ModelError(
+                f"the embedding model file changed since this database's vectors were made (SHA-256 {sha256[:12]}…, "
+                f"recorded {recorded[:12]}…): put the original file back, or run 'memcli reindex' to re-embed "
+                "every memory with this one")
 
-    def check_model(self, model_id: str, dim: int) -> None:
-        current = self.model()
-        if current is not None and current != (model_id, dim):
-            self.ensure_model(model_id, dim)  # raises with the explanation
-
-    def reset(self, model_id: str, dim: int) -> None:
+    def reset(self, model_id: str, dim: int, sha256: str | None = None) -> None:
         """Every vector goes; the table is made anew for this model."""
         self.writes += 1
         self.db.conn.execute("DROP TABLE IF EXISTS vec_chunks")
         self.db.conn.execute("DELETE FROM chunks")
-        self.meta.delete(META_MODEL, META_DIM)
-        self.ensure_model(model_id, dim)
+        self.meta.delete(META_MODEL, META_DIM, META_SHA)
+        self.ensure_model(model_id, dim, sha256)
 
     # -- rows -------------------------------------------------------------------------------------------------------
     def add(self, memory_id: int, vectors: np.ndarray) -> None:

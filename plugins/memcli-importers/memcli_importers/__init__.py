@@ -26,9 +26,13 @@ from memcli.plugins import hookimpl
 from memcli.timeparse import iso_or_none
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _load(text: str, origin: str):
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{origin}: invalid JSON: {exc}") from None
 

@@ -1,0 +1,373 @@
+"""A hostile pass, as an attacker and as an unlucky user would run it: one bad record cannot break the store, bad
+input is one line and changes nothing, files stay private, corruption is caught, the audit log cannot be emptied or
+cut unnoticed. Each test reproduces a failure that was found on an earlier version."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+
+import pytest
+
+from memcli.core import Memory, RawInput
+from memcli.errors import DatabaseError, InputError, ModelError
+from memcli.models.hashing import HashEmbedder
+from tests.conftest import outside
+
+
+def _export(tmp_path) -> list[dict]:
+    with Memory(tmp_path / "src.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "the harbour in Lisbon at dawn")])
+        buf = io.StringIO()
+        mem.export_jsonl(buf)
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def _with_memory(records: list[dict], **change) -> list[str]:
+    return [json.dumps({**r, **change}) if r["type"] == "memory" else json.dumps(r) for r in records]
+
+
+# -- one record breaks the store ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, field", [
+    ({"vectors": [[0.0] * 64]}, "all zeros"),
+    ({"vectors": [[1e39] * 64]}, "float32"),
+    ({"vectors": [[0.1] * 63]}, "vector"),
+    ({"flags": "injection"}, "'flags'"),
+    ({"flags": [{"kind": 1}]}, "'flags'"),
+    ({"kind": "secret-kind"}, "'kind'"),
+    ({"status": "deleted"}, "'status'"),
+    ({"scope": "work\x1b[31m"}, "'scope'"),
+    ({"strength": "high"}, "'strength'"),
+    ({"strength": 1e400}, "Infinity is not valid JSON"),
+    ({"tags": ["ok", "bad\nline"]}, "'tags'"),
+    ({"id": 2**64}, "'id'"),
+    ({"recall_count": -3}, "'recall_count'"),
+])
+def test_import_refuses_a_record_that_would_break_the_store(tmp_path, change, field):
+    lines = _with_memory(_export(tmp_path), **change)
+    with Memory(tmp_path / "dst.db", embedder=HashEmbedder()) as mem:
+        with pytest.raises(InputError, match=field):
+            mem.import_jsonl(lines, origin="evil.jsonl")
+        assert mem.stats()["memories"] == 0
+
+
+def test_a_bad_vector_already_stored_is_skipped_and_reported_not_a_traceback(tmp_path):
+    """A zero vector made every recall, consolidate and forget --query fail with a TypeError until the user found
+    the id; doctor said ok."""
+    from memcli.doctor import run_checks
+
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "the harbour in Lisbon at dawn"), RawInput("b", "a cat named Miso")])
+        conn = outside(mem)
+        conn.execute("DELETE FROM vec_chunks WHERE rowid = 1")
+        conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (1, vec_int8(?))", [bytes(64)])
+        conn.execute("UPDATE memories SET strength = 'NaN', flags = '{not json' WHERE id = 2")
+        conn.close()
+        hits = mem.recall("cat named Miso", fresh=True)
+        assert [h.id for h in hits][:1] == [2] and hits[0].flags == [{"kind": "invalid", "rule": "unreadable-flags"}]
+        mem.consolidate()
+        assert mem.select_for_forget(query="harbour Lisbon") == [1]  # found by its words; no crash
+        assert mem.select_for_forget(decayed=True) == []  # garbage strength never reads as decayed
+        mem.audit_show(2)
+    check = next(c for c in run_checks(path, None, None) if c.name == "stored values")
+    assert not check.ok and "zero vectors: memories 1" in check.detail and "memories 2" in check.detail
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"role": 5, "text": "hi"}, "'role' must be a string"),
+    ({"speaker": "Ana", "content": float("nan")}, "NaN is not valid JSON"),
+    ({"speaker": "Ana", "text": 12345}, "text must be a string"),
+    ({"speaker": ["Ana"], "text": "hi"}, "'speaker' must be a string"),
+])
+def test_wrong_typed_chat_json_is_refused_not_stored_as_text(hash_memory, record, message):
+    for fmt, data in (("jsonl", json.dumps(record)), ("json", json.dumps([record]))):
+        with pytest.raises(InputError, match=message):
+            hash_memory.remember([RawInput("chat", data)], fmt=fmt)
+    assert hash_memory.stats()["memories"] == 0
+
+
+# -- tracebacks -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["remember", "x", "--at", "10000000d"], "outside the calendar"),
+    (["forget", str(2**64), "--yes"], "memory id must be a whole number"),
+    (["pin", str(2**63)], "memory id must be a whole number"),
+    (["unpin", str(2**70)], "memory id must be a whole number"),
+    (["restore", str(2**64)], "memory id must be a whole number"),
+    (["audit", "show", str(2**64)], "memory id must be a whole number"),
+    (["audit", "log", "--memory", str(2**64)], "memory id must be a whole number"),
+    (["recall", "x" * 1_000_000], "query too long"),
+])
+def test_hostile_arguments_are_one_line_errors(tmp_path, monkeypatch, args, message):
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "m.db"))
+    monkeypatch.setenv("MEMCLI_EMBEDDER", "hash")
+    runner = CliRunner()
+    assert runner.invoke(app, ["remember", "a first note"]).exit_code == 0
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and r.stderr.startswith("memcli: error:") and message in r.stderr, (r.stderr, r.exception)
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_query_that_starts_like_an_option_is_not_silently_a_scope(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "m.db"))
+    r = CliRunner().invoke(app, ["recall", "-seed"])
+    assert r.exit_code == 2 and "-seed would read as --scope eed" in r.stderr and "recall -- -seed" in r.stderr
+
+
+# -- local leaks ------------------------------------------------------------------------------------------------------
+def test_a_database_in_a_directory_others_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(DatabaseError, match="writable by every user"):
+        Memory(shared / "m.db", embedder=HashEmbedder()).remember([RawInput("a", "a secret")])
+    assert not (shared / "m.db").exists()
+
+
+def test_a_sidecar_file_planted_by_another_user_is_refused(tmp_path):
+    """Another user pre-created memory.db-wal (0666) and read a stored secret from it while doctor said 0o600."""
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "first")])
+    wal = tmp_path / "m.db-wal"
+    wal.write_bytes(b"")
+    wal.chmod(0o666)
+    if os.geteuid() == 0:
+        os.chown(wal, 65534, 65534)
+        with pytest.raises(DatabaseError, match="belongs to another user"):
+            Memory(path, embedder=HashEmbedder()).remember([RawInput("a", "my PIN is 4821")])
+        os.chown(wal, 0, 0)
+    with Memory(path, embedder=HashEmbedder()) as mem:  # ours but loose: made private before use
+        mem.remember([RawInput("a", "my PIN is 4821")])
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+
+
+def test_doctor_checks_the_sidecar_files_too(tmp_path):
+    from memcli.doctor import run_checks
+
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "first")])
+        shm = tmp_path / "m.db-shm"
+        shm.chmod(0o644)  # ours: doctor's look at the database makes it private again
+        checks = {c.name: c for c in run_checks(path, None, None)}
+        assert checks["permissions"].ok and stat.S_IMODE(shm.stat().st_mode) == 0o600
+        if os.geteuid() == 0:  # someone else's: reported, and the database is not opened beside it
+            os.chown(shm, 65534, 65534)
+            checks = {c.name: c for c in run_checks(path, None, None)}
+            assert not checks["permissions"].ok and "m.db-shm belongs to uid 65534" in checks["permissions"].detail
+            assert not checks["database"].ok and "belongs to another user" in checks["database"].detail
+            os.chown(shm, 0, 0)
+
+
+def test_export_to_a_file_is_private_whatever_the_umask(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "m.db"))
+    monkeypatch.setenv("MEMCLI_EMBEDDER", "hash")
+    runner = CliRunner()
+    assert runner.invoke(app, ["remember", "a secret note"]).exit_code == 0
+    old = os.umask(0)
+    try:
+        assert runner.invoke(app, ["export", "-o", str(tmp_path / "out.jsonl")]).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.jsonl").stat().st_mode) == 0o600
+
+
+# -- silent corruption ------------------------------------------------------------------------------------------------
+def test_an_emptied_or_cut_audit_log_fails_verify(tmp_path):
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "one")])
+        saved = mem.audit_verify()["last_hash"]
+        mem.remember([RawInput("b", "two")])
+        assert mem.audit_verify(expect_hash=saved)["ok"]
+        conn = outside(mem)
+        conn.execute("DROP TRIGGER audit_log_no_delete")
+        conn.execute("DELETE FROM audit_memories WHERE audit_id = 3")
+        conn.execute("DELETE FROM audit_log WHERE id = 3")  # the newest record, cut off
+        conn.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+                     "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
+        result = mem.audit_verify()
+        assert not result["ok"] and "memory 2 has no audit record" in result["reason"]
+        conn.execute("DELETE FROM memories WHERE id = 2")  # and the memory it created: only the saved hash tells
+        assert mem.audit_verify()["ok"]
+        assert not mem.audit_verify(expect_hash=mem.audit_verify()["last_hash"][:8] + "0" * 56)["ok"]
+        conn.execute("DROP TRIGGER audit_log_no_delete")
+        conn.execute("DELETE FROM audit_memories")
+        conn.execute("DELETE FROM audit_log")  # the whole log: "0 records verified", exit 0, before
+        result = mem.audit_verify()
+        assert not result["ok"] and "triggers are gone" in result["reason"]
+        conn.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+                     "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END")
+        result = mem.audit_verify()
+        assert not result["ok"] and result["reason"] == "the log is empty but the database holds memories"
+
+
+def test_a_changed_embedder_file_is_refused_with_the_fix(tmp_path, monkeypatch):
+    """A same-size corrupted embedder (40 bytes changed) was used without a check: its vectors scored 0.10-0.19
+    against the good model's and were stored under the same model id."""
+    from memcli.models import minilm
+
+    monkeypatch.setenv("MEMCLI_CACHE_DIR", str(tmp_path / "cache"))
+    path = minilm.prepare()
+    from memcli.models.embedder import load_embedder
+
+    good = load_embedder().embed_query("the harbour in Lisbon")  # verified: hashed once, remembered
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 40] = bytes(40)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="damaged or was changed.*memcli models prepare embedder --force"):
+        minilm.check(path)
+    notes: list[str] = []
+    rebuilt = load_embedder(progress=notes.append)  # the cached default is rebuilt from its package, and said so
+    assert any("damaged or was changed" in n and "rebuilding it" in n for n in notes)
+    assert float(rebuilt.embed_query("the harbour in Lisbon") @ good) > 0.9999
+
+
+def test_vectors_remember_which_model_file_made_them(tmp_path, monkeypatch):
+    from memcli.models.bert_gguf import convert_bert_to_gguf  # noqa: F401 - the converter exists
+    from memcli.models.embedder import LlamaEmbedder
+    from memcli.models import minilm
+
+    monkeypatch.setenv("MEMCLI_CACHE_DIR", str(tmp_path / "cache"))
+    good = minilm.prepare()
+    copy = tmp_path / "mine.gguf"
+    copy.write_bytes(good.read_bytes())
+    with Memory(tmp_path / "m.db", embedder=LlamaEmbedder(copy, model_id="mine")) as mem:
+        mem.remember([RawInput("a", "the harbour in Lisbon")])
+    data = bytearray(copy.read_bytes())
+    data[-4000:-3960] = bytes(40)  # same size, same first megabyte (the model id's fingerprint)
+    copy.write_bytes(bytes(data))
+    with Memory(tmp_path / "m.db", embedder=LlamaEmbedder(copy, model_id="mine")) as mem:
+        with pytest.raises(ModelError, match="model file changed since this database's vectors were made"):
+            mem.recall("harbour")
+
+
+# -- the review of the change unit ------------------------------------------------------------------------------------
+def test_config_set_is_never_blocked_by_a_database_that_cannot_take_the_record(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from memcli.cli.app import app
+
+    monkeypatch.setenv("MEMCLI_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("MEMCLI_DB", str(tmp_path / "m.db"))
+    monkeypatch.setenv("MEMCLI_EMBEDDER", "hash")
+    runner = CliRunner()
+    assert runner.invoke(app, ["remember", "a note"]).exit_code == 0
+    r = runner.invoke(app, ["config", "set", "generator", "/models/a.gguf"])
+    assert r.exit_code == 0 and "not recorded" not in r.stderr
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        assert [x.op for x in mem.audit_log()][-1] == "config"
+        outside(mem).execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
+                             "VALUES ('memcli', 'm999_from_the_future', '2030-01-01')")
+    r = runner.invoke(app, ["config", "set", "generator", "/models/b.gguf"])
+    assert r.exit_code == 0 and "not recorded in" in r.stderr and "newer memcli" in r.stderr
+    assert runner.invoke(app, ["config", "get", "generator"]).stdout.strip() == "/models/b.gguf"
+
+
+def test_shadow_tables_are_guarded_too(hash_memory):
+    hash_memory.remember([RawInput("a", "a note")])
+    for table in ("memories_fts_data", "memories_fts_content", "vec_chunks_rowids", "_sqlite_migrations"):
+        with pytest.raises(Exception, match="not authorized"):
+            hash_memory.store.conn.execute(f"DELETE FROM {table}")
+    assert hash_memory.recall("note")
+
+
+def test_two_memories_on_one_connection_both_write(tmp_path):
+    from memcli.storage import open_database
+
+    handle = open_database(tmp_path / "m.db")
+    a = Memory(db=handle, embedder=HashEmbedder())
+    a.remember([RawInput("a", "from a")])
+    b = Memory(db=handle, embedder=HashEmbedder())
+    b.stats()
+    a.remember([RawInput("a", "from a again")])
+    b.remember([RawInput("b", "from b")])
+    assert a.stats()["memories"] == 3
+
+
+def test_an_unknown_key_in_an_import_record_is_ignored_not_a_crash(tmp_path):
+    records = _export(tmp_path)
+    lines = [json.dumps({**r, "self": "x"}) if r["type"] in ("source", "message") else json.dumps(r) for r in records]
+    with Memory(tmp_path / "dst.db", embedder=HashEmbedder()) as mem:
+        assert mem.import_jsonl(lines)["memories"] == 1
+
+
+def test_a_failed_commit_rolls_back_and_frees_the_connection(tmp_path):
+    """A COMMIT that fails left the transaction open and the write lock held, so every later change failed with
+    'cannot start a transaction within a transaction'."""
+    import sqlean
+
+    from memcli.storage import open_database
+
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "a note")])
+    handle = open_database(path)
+    handle.conn.execute("PRAGMA journal_mode = DELETE")  # a rollback journal: a reader blocks the commit
+    mem = Memory(db=handle, embedder=HashEmbedder())
+    reader = sqlean.connect(str(path), isolation_level=None, timeout=0)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM memories").fetchone()
+    handle.conn.execute("PRAGMA busy_timeout = 100")
+    with pytest.raises(Exception, match="locked"):
+        mem.pin([1])
+    assert not handle.conn.in_transaction
+    reader.execute("COMMIT")
+    assert mem.pin([1]) == [1]
+
+
+def test_a_nested_change_that_wrote_nothing_itself_leaves_no_record(hash_memory):
+    from memcli.changes import Op
+
+    hash_memory.remember([RawInput("a", "a note")])
+    before = len(hash_memory.audit_log())
+    with hash_memory.ctx.change(Op.PIN):
+        with hash_memory.ctx.change(Op.CONFIG):
+            hash_memory.store.meta.set("x", "1")
+    assert [r.op for r in hash_memory.audit_log()][before:] == ["config"]
+
+
+def test_a_plugin_command_cannot_replace_a_builtin_one(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        import memcli.plugins as plugins
+        from memcli.cli import app as cli_app
+        real = plugins.plugin_manager
+        class Evil:
+            @plugins.hookimpl
+            def register_commands(self, cli):
+                @cli.command("forget")
+                def forget(ids: list[str]):
+                    print("the plugin's forget ran")
+        def manager():
+            pm = real()
+            pm.register(Evil(), name="evil")
+            return pm
+        plugins.plugin_manager = manager
+        sys.argv = ["memcli", "forget", "--help"]
+        cli_app.main()
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       env={**os.environ, "MEMCLI_DB": str(tmp_path / "m.db")})
+    assert "the plugin's forget ran" not in r.stdout
+    assert "a plugin's command 'forget' is built into memcli; ignored" in r.stderr
+    assert "--archive" in r.stdout  # memcli's own forget
