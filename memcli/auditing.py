@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from . import validate
 from .changes import Op
+from .storage.seals import broken_seal
 from .errors import InputError
 from .timeparse import option_time
 from .types import AuditRecord
@@ -38,6 +39,9 @@ def audit_verify(ctx: "Context", expect_hash: str | None = None) -> dict:
             elif orphan is not None:
                 reason = (f"memory {orphan} has no audit record: the log was emptied or its newest records cut off"
                           if checked else "the log is empty but the database holds memories")
+            elif (edited := broken_seal(ctx.store.db, audit.seals())) is not None:
+                reason = (f"memory {edited} does not say what its audit record sealed: its row was edited outside "
+                          "memcli")
             elif expect_hash and not audit.has_hash(expect_hash.strip().lower()):
                 reason = (f"the saved hash {expect_hash.strip()[:16]}… is not in the log: records were cut off or "
                           "rewritten since it was saved")

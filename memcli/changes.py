@@ -42,6 +42,7 @@ class Op(str, Enum):
     UNPIN = "unpin"
     SCAN = "scan"
     QUARANTINE = "quarantine"
+    UPDATE = "update"
     DERIVE = "derive"
     EXTRACT = "extract"
     MERGE = "merge"
@@ -68,6 +69,7 @@ OP_HELP: dict[Op, str] = {
     Op.UNPIN: "pins removed",
     Op.SCAN: "scanner flags recomputed on stored memories",
     Op.QUARANTINE: "flagged memories kept out of recall",
+    Op.UPDATE: "a memory corrected: a new memory supersedes it, the old one kept as history",
     Op.DERIVE: "a memory derived from others through the Python API",
     Op.EXTRACT: "grounded facts stored from a batch of memories (detail: proposed, accepted, rejected)",
     Op.MERGE: "near-duplicates merged into the memory they repeat",
@@ -103,12 +105,18 @@ def change(ctx: "Context", op: Op, memory_ids: Iterable[int] = (), detail: dict 
     with db.atomic():
         before = db.total_changes()
         db.inner.append(0)  # what changes nested in this one write is theirs, records included
+        db.created.append([])
         popped = False
         try:
             ch = Change(Op(op), [int(i) for i in memory_ids], dict(detail or {}))
             yield ch
             inner = db.inner.pop()
+            created = db.created.pop()
             popped = True
+            if created:  # what each new memory says, committed in the record (storage/seals.py)
+                from .storage.seals import seals_of
+
+                ch.detail["seals"] = {str(k): v for k, v in sorted(seals_of(db, created).items())}
             wrote = db.total_changes() - before - inner > 0 or ch.op in RECORDED_ALWAYS
             if ch.op is Op.RECALL:
                 from .settings import recall_logging
@@ -120,5 +128,6 @@ def change(ctx: "Context", op: Op, memory_ids: Iterable[int] = (), detail: dict 
         finally:
             if not popped:
                 db.inner.pop()
+                db.created.pop()
             if db.inner:  # the enclosing change counts everything this one wrote as nested
                 db.inner[-1] += db.total_changes() - before

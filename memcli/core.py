@@ -26,6 +26,7 @@ from . import consolidate as _consolidate
 from .quarantine import scan_memories as _scan_memories
 from .context import Context, Models
 from .ingest import remember as _remember
+from .errors import InputError
 from .ingest.keys import KeyOptions
 from .ingest.remember import content_hash
 from .retrieval import recall as _recall
@@ -120,9 +121,10 @@ class Memory:
     # -- remember and recall ----------------------------------------------------------------------------------------
     def remember(self, inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
                  tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic",
-                 progress: Callable[[int, int], None] | None = None, importance: float = 0.0) -> RememberResult:
+                 progress: Callable[[int, int], None] | None = None, importance: float = 0.0,
+                 expires: str | None = None) -> RememberResult:
         return _remember.remember(self.ctx, inputs, fmt=fmt, scope=scope, tags=tags, at=at, kind=kind,
-                                  progress=progress, importance=importance)
+                                  progress=progress, importance=importance, expires=expires)
 
     def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
                fresh: bool = False, asked_at: datetime | None = None) -> list[Hit]:
@@ -139,6 +141,19 @@ class Memory:
         wanted = [memory_id(i) for i in ids]
         with self.store.snapshot():
             return self.store.memories.records(wanted)
+
+    def list(self, filters: Filters | None = None, *, limit: int = 20, before_id: int | None = None) -> list[dict]:
+        """Memories matching `filters`, newest first, as full records; page with before_id = the last id seen."""
+        from .validate import memory_id
+
+        if not 1 <= limit <= 1000:
+            raise InputError("limit must be between 1 and 1000")
+        if before_id is not None:
+            memory_id(before_id, "before_id")
+        with self.store.snapshot():
+            ids = self.store.memories.page(filters or Filters(), limit, before_id)
+            records = self.store.memories.records(ids)
+        return [records[i] for i in ids]
 
     def keep_vectors_resident(self, *, exact: bool = False) -> None:
         _recall.keep_vectors_resident(self.ctx, exact=exact)
@@ -158,6 +173,12 @@ class Memory:
 
     def pin(self, ids: Sequence[int], pinned: bool = True) -> list[int]:
         return forgetting.pin(self.ctx, ids, pinned)
+
+    def update(self, memory_id: int, text: str) -> int:
+        """Correct a memory: the new text becomes a memory that supersedes it (updating.py). Returns its id."""
+        from .updating import update
+
+        return update(self.ctx, memory_id, text)
 
     # -- derived memories and the local models ----------------------------------------------------------------------
     def derive(self, kind: str, text: str, from_ids: Sequence[int], *, scope: str | None = None,

@@ -152,3 +152,10 @@ def require_ids(ctx: "Context", ids: Sequence[int]) -> None:
     missing = sorted(set(int(i) for i in ids) - found)
     if missing:
         raise InputError(f"no memory with id {', '.join(map(str, missing))}; nothing changed")
+
+
+def erase_expired(ctx: "Context") -> list[int]:
+    """Erase the memories whose --expires time has come (consolidate runs this). Recall stopped returning them
+    at that time already."""
+    ids = ctx.store.memories.expired(to_iso(ctx.now()))
+    return forget(ctx, ids).ids if ids else []

@@ -106,3 +106,18 @@ def option_time(value: str | None, name: str) -> str | None:
         return to_iso(parse_time(value))
     except (ValueError, OverflowError) as exc:  # '99999999999d': before the calendar begins
         raise InputError(f"--{name}: {value!r} is not a time memcli can use ({exc})") from None
+
+
+def future_time(value: str, *, now: datetime | None = None) -> datetime:
+    """When something ends: a duration from now ('7d', '12h', '2w') or a time after now (ISO-8601)."""
+    now = now or now_utc()
+    text = (value or "").strip()
+    rel = _RELATIVE.match(text)
+    try:
+        when = now + timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()]) if rel \
+            else parse_time(text, now=now)
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is outside the calendar") from None
+    if when <= now:
+        raise ValueError(f"{text[:40]!r} is not in the future")
+    return when

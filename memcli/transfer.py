@@ -173,7 +173,7 @@ def _known(record: dict, fields: tuple[str, ...]) -> dict:
 # The memory columns an import writes (the id is always new; the context lives in the FTS row).
 MEMORY_COLUMNS = ("kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                   "last_recalled_at", "status", "content_hash", "key_text", "pinned", "stale", "flags",
-                  "valid_until")
+                  "valid_until", "expires_at")
 
 
 _SCHEMAS = {"source": validate.SOURCE, "message": validate.MESSAGE, "memory": validate.MEMORY}
@@ -218,7 +218,7 @@ def _validate(lines: Iterable[str], origin: str):
             raise InputError(f"{origin}: memory {mem['id']} refers to a missing message")
         for field in ("strength", "recall_count", "status", "pinned", "stale"):
             mem.setdefault(field, {"strength": 1.0, "recall_count": 0, "status": "active"}.get(field, 0))
-        for field in ("speaker", "last_recalled_at", "flags", "valid_until"):
+        for field in ("speaker", "last_recalled_at", "flags", "valid_until", "expires_at"):
             mem.setdefault(field, None)
         mem.setdefault("context", "")
     for src in sources:

@@ -102,6 +102,7 @@ class NewMemory:
     fts_text: str
     tags: list[str] = field(default_factory=list)
     strength: float = 1.0
+    expires_at: str | None = None
 
 
 # -- rows storage returns ------------------------------------------------------------------------------------------
@@ -179,6 +180,7 @@ class Hit(Result):
     match: dict
     flags: list[dict] | None = None
     valid_until: str | None = None  # set on a fact a newer one superseded
+    expires_at: str | None = None  # remember --expires
 
 
 @dataclass

@@ -174,7 +174,8 @@ MEMORY = {"id": integer(1), "kind": one_of(*KINDS), "text": string, "scope": lab
           "links": list_of(link), "summary_of": optional(pair_of_strings), "vectors": vectors,
           "strength": number(0.0, 1e9), "recall_count": integer(0), "status": one_of(*STATUSES),
           "pinned": integer(0, 1), "stale": integer(0, 1),
-          "last_recalled_at": time_or_empty, "valid_until": time_or_empty, "flags": optional(list_of(flag))}
+          "last_recalled_at": time_or_empty, "valid_until": time_or_empty, "flags": optional(list_of(flag)),
+          "expires_at": time_or_empty}
 
 
 def query(text: str) -> None:

@@ -371,3 +371,32 @@ def test_a_plugin_command_cannot_replace_a_builtin_one(tmp_path, monkeypatch):
     assert "the plugin's forget ran" not in r.stdout
     assert "a plugin's command 'forget' is built into memcli; ignored" in r.stderr
     assert "--archive" in r.stdout  # memcli's own forget
+
+
+def test_a_memory_row_edited_in_the_file_fails_verify_and_its_seal_reveals_nothing_once_forgotten(tmp_path):
+    """Editing memory rows directly was not detected. The creating record now seals what the memory says with a
+    nonce kept in the row: once forgotten, the record's seal cannot be checked against guesses of the text."""
+    import hashlib
+
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        pin = mem.remember([RawInput("a", "my PIN is 4821")]).created[0]
+        other = mem.remember([RawInput("b", "the spare key is under the blue pot")]).created[0]
+        mem.remember([RawInput("c", '{"speaker": "Ana", "text": "one"}\n{"speaker": "Bo", "text": "two"}\n'
+                                    '{"speaker": "Ana", "text": "three"}')], fmt="jsonl")
+        mem.consolidate()
+        assert mem.audit_verify()["ok"]
+        conn = outside(mem)
+        conn.execute("UPDATE memories SET text = 'the spare key is under the red pot' WHERE id = ?", [other])
+        result = mem.audit_verify()
+        assert not result["ok"] and f"memory {other} does not say what its audit record sealed" in result["reason"]
+        conn.execute("UPDATE memories SET text = 'the spare key is under the blue pot' WHERE id = ?", [other])
+        assert mem.audit_verify()["ok"]
+        mem.forget([pin])
+        mem.forget([4])  # part of a day summary's evidence: the summary goes stale (emptied), still verifies
+        assert mem.audit_verify()["ok"]
+        seal = next(r.detail["seals"][str(pin)] for r in mem.audit_log(op="remember") if str(pin) in
+                    r.detail.get("seals", {}))
+        guesses = (json.dumps(["episodic", "default", None, t, f"my PIN is {n:04d}"]).encode()
+                   for n in range(10_000) for t in [mem.get([other])[other]["occurred_at"]])
+        assert all(hashlib.sha256(g).hexdigest()[:24] != seal for g in guesses)

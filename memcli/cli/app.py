@@ -203,6 +203,8 @@ def remember(
     at: Annotated[Optional[str], typer.Option("--at", help="Event time for messages that carry none (ISO-8601, '2d', 'yesterday').")] = None,
     importance: Annotated[float, typer.Option("--importance", min=0.0, max=1.0, help="0..1: important memories start stronger and decay slower.")] = 0.0,
     extract: Annotated[bool, typer.Option("--extract", help="Also propose facts with the local generator; only grounded ones are kept.")] = False,
+    expires: Annotated[Optional[str], typer.Option("--expires", help="Forget it after this long ('7d', '12h', '2w') or at this time (ISO-8601): recall stops returning it then, consolidate erases it.")] = None,
+    supersedes: Annotated[Optional[int], typer.Option("--supersedes", help="This text corrects memory ID: it supersedes it (kept as history). Same as 'memcli edit ID TEXT'.")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
@@ -217,6 +219,12 @@ def remember(
     from ..ingest.stream import Spool, open_file, read_input
 
     out = Output(json_out, quiet)
+    if supersedes is not None:
+        if file or len(text or []) != 1:
+            raise InputError("--supersedes takes exactly one TEXT argument (the corrected text); '-' reads stdin")
+        new_text = _read_stdin().decode("utf-8", "surrogateescape") if (text or [""])[0] == "-" else (text or [""])[0]
+        _edit(ctx, out, supersedes, new_text)
+        return
     if [*(text or []), *map(str, file or [])].count("-") > 1:
         raise InputError("stdin ('-') can be read only once per command")
     stdin = lambda: RawInput("stdin", read_input(sys.stdin.buffer, "stdin"))  # noqa: E731
@@ -230,15 +238,56 @@ def remember(
         for item in inputs:
             if isinstance(item.data, Spool):
                 spools.callback(item.data.close)
-        _remember(ctx, out, inputs, fmt, scope or DEFAULT_SCOPE, tag or [], at, importance, extract)
+        _remember(ctx, out, inputs, fmt, scope or DEFAULT_SCOPE, tag or [], at, importance, extract, expires)
 
 
-def _remember(ctx, out, inputs, fmt, scope, tags, at, importance, extract):
+def _edit(ctx, out, memory_id: int, text: str) -> None:
+    with ctx.obj.memory(out) as mem:
+        new_id = mem.update(memory_id, text)
+    if out.json_mode:
+        out.emit_json({"memory": new_id, "supersedes": memory_id})
+    elif out.quiet:
+        print(new_id)
+    else:
+        print(f"memory {new_id} now says that; memory {memory_id} is kept as history (superseded)")
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    memory_id: Annotated[int, typer.Argument(help="The memory to correct.")],
+    text: Annotated[Optional[str], typer.Argument(help="The corrected text; omitted: stdin, or $EDITOR at a terminal.")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+):
+    """Correct a memory: the new text becomes a memory that supersedes it; the old one is kept as history.
+
+    \b
+    Examples:
+      memcli edit 12 "The meeting is at 4pm, not 3pm"
+      memcli edit 12            # opens $EDITOR with the current text
+    """
+    out = Output(json_out, quiet)
+    if text is None:
+        if sys.stdin is not None and not sys.stdin.isatty():
+            text = _read_stdin().decode("utf-8", "surrogateescape")
+        else:
+            with ctx.obj.memory(out) as mem:
+                current = mem.get([memory_id]).get(memory_id)
+            if current is None:
+                raise InputError(f"no memory with id {memory_id}")
+            text = typer.edit(current["text"]) or ""
+            if not text.strip() or text.strip() == current["text"].strip():
+                raise InputError("no change made in the editor; nothing changed")
+    _edit(ctx, out, memory_id, text)
+
+
+def _remember(ctx, out, inputs, fmt, scope, tags, at, importance, extract, expires=None):
     facts = None
     with ctx.obj.memory(out, create=True) as mem:
         with out.progress("embedding") as advance:
             result = mem.remember(inputs, fmt=fmt, scope=scope, tags=tags, at=at,
-                                  progress=advance, importance=importance)
+                                  progress=advance, importance=importance, expires=expires)
         if extract and result.created:  # same Memory: the embedding model is not loaded twice
             with out.progress("extracting facts") as advance:
                 facts = mem.extract_facts(result.created, progress=advance)

@@ -29,7 +29,8 @@ def _detail(detail: dict) -> str:
 @audit_app.command("log")
 def audit_log(
     ctx: typer.Context,
-    op: Annotated[Optional[str], typer.Option("--op", help="|".join(o.value for o in Op))] = None,
+    op: Annotated[Optional[Op], typer.Option("--op", help="Only records of this operation (docs/audit.md).",
+                                             show_choices=True)] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Records at or after this time ('7d', ISO-8601).")] = None,
     memory: Annotated[Optional[int], typer.Option("--memory", help="Only records that touched this memory id.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the last N records.")] = None,
@@ -43,7 +44,7 @@ def audit_log(
     """
     out = Output(json_out, False)
     with ctx.obj.memory(out) as mem:
-        records = mem.audit_log(op=op, since=since, memory_id=memory, limit=limit)
+        records = mem.audit_log(op=op.value if op else None, since=since, memory_id=memory, limit=limit)
     if json_out:
         out.emit_json([r.to_json() for r in records])
         return

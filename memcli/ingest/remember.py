@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..changes import Op
 from ..errors import InputError
-from ..timeparse import parse_time, to_iso
-from ..types import DEFAULT_SCOPE, NewMemory, RawInput, RememberResult
+from ..timeparse import future_time, parse_time, to_iso
+from ..types import DEFAULT_SCOPE, KINDS, NewMemory, RawInput, RememberResult
 from .keys import build_keys
 from .parse import Message, decode, parse, require_utf8
 
@@ -57,12 +57,14 @@ class _Batch:
     stated_at: str
     strength: float
     created_at: str
+    expires_at: str | None = None
 
 
 def remember(ctx: "Context", inputs: Sequence[RawInput], *, fmt: str = "auto", scope: str = DEFAULT_SCOPE,
              tags: Iterable[str] = (), at: str | None = None, kind: str = "episodic", progress: Progress = None,
-             importance: float = 0.0) -> RememberResult:
-    """`importance` (0..1) raises the starting strength (1 + 4 × importance), so important memories decay slower."""
+             importance: float = 0.0, expires: str | None = None) -> RememberResult:
+    """`importance` (0..1) raises the starting strength (1 + 4 × importance), so important memories decay slower.
+    `expires` ('7d', an ISO time): from then on recall no longer returns the memories, and consolidate erases them."""
     if not 0.0 <= importance <= 1.0:
         raise InputError("--importance must be between 0 and 1")
     if not inputs:
@@ -75,12 +77,18 @@ def remember(ctx: "Context", inputs: Sequence[RawInput], *, fmt: str = "auto", s
     except ValueError as exc:
         raise InputError(f"--at: {exc}") from None
     stated_at = default_time if at else ""
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    try:
+        expires_at = to_iso(future_time(expires, now=now)) if expires else None
+    except ValueError as exc:
+        raise InputError(f"--expires: {exc}") from None
 
     from ..plugins import collect
     from .stream import Spool
 
     importers = collect(ctx.plugins, "register_importers")
-    batch = _Batch(scope, tag_list, kind, default_time, stated_at, 1.0 + 4.0 * importance, to_iso(now))
+    batch = _Batch(scope, tag_list, kind, default_time, stated_at, 1.0 + 4.0 * importance, to_iso(now), expires_at)
     parsed, streams = [], []
     for item in inputs:
         if isinstance(item.data, Spool):
@@ -173,6 +181,7 @@ def _store_parsed(ctx: "Context", parsed: list, batch: _Batch, result: RememberR
                             stated_time=stated_at or None, lead_time=lead_time)
         for d in drafts:
             d.strength = batch.strength
+            d.expires_at = batch.expires_at
         plans.append((origin, text, item_fmt, sha, messages, drafts))
         for d in drafts:
             pending_hashes.setdefault(d.content_hash, d)

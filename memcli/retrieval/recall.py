@@ -115,6 +115,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
             },
             flags=rec["flags"],
             valid_until=rec["valid_until"],
+            expires_at=rec["expires_at"],
         ))
     if store.read_only:  # a backup on read-only media can be searched; the recall is just not recorded
         return hits

@@ -132,5 +132,14 @@ class AuditLog:
                                 "WHERE a.memory_id = m.id) ORDER BY m.id LIMIT 1").fetchone()
         return row[0] if row else None
 
+    def seals(self) -> dict[int, str]:
+        """Every memory seal the log holds, by memory id (the creating record's)."""
+        out: dict[int, str] = {}
+        for (detail,) in self.conn.execute("SELECT detail FROM audit_log WHERE detail LIKE '%\"seals\"%'"):
+            sealed = json.loads(detail).get("seals")
+            if isinstance(sealed, dict):
+                out.update({int(k): v for k, v in sealed.items()})
+        return out
+
     def has_hash(self, record_hash: str) -> bool:
         return self.conn.execute("SELECT 1 FROM audit_log WHERE hash = ?", [record_hash]).fetchone() is not None

@@ -55,6 +55,7 @@ class Database:
         self.conn = conn
         self.depth = 0  # open atomic() levels
         self.inner: list[int] = []  # per open change: rows written by the changes nested in it (changes.py)
+        self.created: list[list[int]] = []  # per open change: the memories it created itself (sealed in its record)
         self._reading = False  # inside snapshot()
         self._read_only: bool | None = None
         self.guarded = False

@@ -15,8 +15,9 @@ def where(filters: Filters, alias: str = "m") -> tuple[str, list]:
         raise ValueError(f"bad time field {filters.time_field!r}")
     clauses: list[str] = ["1=1"]
     params: list[object] = []
-    if filters.active_only:
-        clauses.append(f"{alias}.status = 'active'")
+    if filters.active_only:  # active and not expired (remember --expires)
+        clauses.append(f"{alias}.status = 'active' AND ({alias}.expires_at IS NULL OR "
+                       f"{alias}.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))")
     ids = [int(i) for i in filters.ids]
     kinds = list(filters.kinds)
     for column, values in (("id", ids), ("kind", kinds)):

@@ -12,6 +12,7 @@ from .database import Database
 from .filters import marks, parts, where
 from .keys import KEY_TEXT, KEYS_JOIN, CONTEXT, stored_key_text
 from .schema import META_ID_MARK
+from .seals import new_nonce
 from .vectors import Vectors
 
 # A new memory's id: above every id in use and every id ever deleted (schema.py m007), so an id names one memory
@@ -19,7 +20,7 @@ from .vectors import Vectors
 NEXT_MEMORY_ID = ("(SELECT max(coalesce((SELECT max(id) FROM memories), 0), "
                   f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0)) + 1)")
 RECORD_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
-               "last_recalled_at", "status", "flags", "valid_until")
+               "last_recalled_at", "status", "flags", "valid_until", "expires_at")
 
 
 UNREADABLE_FLAGS = [{"kind": "invalid", "rule": "unreadable-flags"}]
@@ -51,17 +52,19 @@ class Memories:
         return self.insert_row({"kind": mem.kind, "text": mem.text, "speaker": mem.speaker, "scope": mem.scope,
                                 "occurred_at": mem.occurred_at, "created_at": created_at,
                                 "content_hash": mem.content_hash, "key_text": mem.key_text,
-                                "strength": mem.strength},
+                                "strength": mem.strength, "expires_at": mem.expires_at},
                                fts_text=mem.fts_text, context=mem.context, vectors=vectors)
 
     def insert_row(self, row: Mapping, *, fts_text: str, context: str, vectors: np.ndarray | None) -> int:
         """Any columns of a memory (import carries counters and status too); a new id always."""
-        cols = [c for c in row if c not in ("id", "context")]  # the context is kept in the FTS row only
+        cols = [c for c in row if c not in ("id", "context", "nonce")]  # the context is kept in the FTS row only
         values = [stored_key_text(row[c], fts_text) if c == "key_text"
                   else json.dumps(row[c]) if c == "flags" and row[c] else row[c] for c in cols]
-        cur = self.db.conn.execute(f"INSERT INTO memories(id, {', '.join(cols)}) "
-                                   f"VALUES ({NEXT_MEMORY_ID}, {marks(cols)})", values)
+        cur = self.db.conn.execute(f"INSERT INTO memories(id, nonce, {', '.join(cols)}) "
+                                   f"VALUES ({NEXT_MEMORY_ID}, ?, {marks(cols)})", [new_nonce(), *values])
         memory_id = int(cur.lastrowid)
+        if self.db.created:  # the change creating it seals it in its record (changes.py)
+            self.db.created[-1].append(memory_id)
         self.db.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
                              [memory_id, fts_text, context])
         if vectors is not None:
@@ -129,6 +132,7 @@ class Memories:
             return None
         out = dict(zip([d[0] for d in cur.description[:-2]], row[:-2]))
         out["key_text"], out["context"] = row[-2:]
+        out.pop("nonce", None)  # the seal's secret half (storage/seals.py), not part of what a memory says
         return out
 
     def records(self, ids: Sequence[int]) -> dict[int, dict]:
@@ -163,6 +167,15 @@ class Memories:
         sql, params = where(sel, "m")
         return [r[0] for r in self.db.conn.execute(f"SELECT m.id FROM memories m WHERE {sql} ORDER BY m.id", params)]
 
+    def page(self, sel: Filters, limit: int, before_id: int | None = None) -> list[int]:
+        """Ids matching `sel`, newest first (by id: ids only grow), at most `limit`, below `before_id` if given."""
+        sql, params = where(sel, "m")
+        if before_id is not None:
+            sql += " AND m.id < ?"
+            params.append(before_id)
+        return [r[0] for r in self.db.conn.execute(
+            f"SELECT m.id FROM memories m WHERE {sql} ORDER BY m.id DESC LIMIT ?", [*params, limit])]
+
     def ranking_rows(self, ids: Sequence[int]) -> dict[int, RankingRow]:
         out: dict[int, RankingRow] = {}
         for part in parts(ids):
@@ -188,6 +201,11 @@ class Memories:
                 return
             yield rows
             last = rows[-1][0]
+
+    def expired(self, now: str) -> list[int]:
+        """Memories whose --expires time has come (any status)."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY id", [now])]
 
     def max_id(self) -> int:
         return self.db.one("SELECT coalesce(max(id), 0) FROM memories")[0]

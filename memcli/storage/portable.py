@@ -10,7 +10,7 @@ from .store import Store
 
 MEMORY_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                "last_recalled_at", "status", "content_hash", "key_text", "context", "pinned", "stale", "flags",
-               "valid_until")
+               "valid_until", "expires_at")
 
 
 def memory_records(store: Store, with_vectors: bool) -> Iterator[dict]:

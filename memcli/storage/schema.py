@@ -13,7 +13,8 @@ META_ID_MARK = "memory_id_mark"  # the highest memory id ever deleted (m007)
 # The names of _migrations(), in order (a test keeps them equal): opening a current database checks these with
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
 MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
-                   "m005_int8_vectors", "m006_keys_stored_once", "m007_ids_never_reused")
+                   "m005_int8_vectors", "m006_keys_stored_once", "m007_ids_never_reused",
+                   "m008_memory_seals", "m009_expiry")
 
 
 def _migrations():
@@ -196,7 +197,28 @@ def _migrations():
             """,
         )
 
+    @migrations()
+    def m008_memory_seals(db):
+        # A random nonce per memory: its creating audit record holds H(nonce || what the memory says), so
+        # `audit verify` catches a row edited in the file, and once the memory is forgotten (nonce and all) the
+        # record's seal says nothing about the text (storage/seals.py).
+        _add_column(db, "memories", "nonce", "BLOB")
+
+    @migrations()
+    def m009_expiry(db):
+        # remember --expires: recall stops returning the memory then; consolidate erases it.
+        _add_column(db, "memories", "expires_at", "TEXT")
+        _run_statements(db, "CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) "
+                            "WHERE expires_at IS NOT NULL;")
+
     return migrations
+
+
+def _add_column(db, table: str, column: str, sql_type: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, once (a migration may run again on a database whose record of it was lost).
+    The names are constants of the migrations, never input."""
+    if column not in {r[1] for r in db.conn.execute(f"PRAGMA table_info({table})")}:
+        db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def _requantize_vectors(conn) -> None:
