@@ -5,14 +5,21 @@ server configured with more may read them all). It never sees the text of archiv
 anything outside its scopes, unless configured. Removing is bounded: a few ids a call, and a budget of removals
 per session and per day (the day's count is read from the audit log, so restarting the server does not reset
 it). Every refusal is an InputError with a one-line reason.
+
+Reading (recall, get, recent, audit_show) and writing (remember, update, forget) all pass through AgentSession, so
+every front end gets the same rules. An agent started in a project directory works in that directory's own scope
+(project_scope) unless scopes are configured (AgentPolicy.for_project).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .changes import Op
@@ -26,6 +33,23 @@ if TYPE_CHECKING:
 
 ENV_SCOPES = "MEMCLI_AGENT_SCOPES"  # comma-separated; the first is where the agent writes
 ENV_SHOW_HIDDEN = "MEMCLI_AGENT_SHOW_HIDDEN"
+MAX_GET = 20  # ids per get call
+MAX_LIST = 50  # memories per page of recent()
+
+
+def project_scope(directory: str | os.PathLike[str]) -> str:
+    """The scope an agent started in `directory` works in unless told otherwise: 'project:<name>-<8 hex>', the
+    name the directory's (printable ASCII, at most 40 characters) and the hash its absolute, resolved path's, so two
+    checkouts called 'app' stay apart and one directory always maps to the same scope."""
+    path = Path(directory).expanduser().resolve()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("-.")[:40] or "root"
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
+    return f"project:{name}-{digest}"
+
+
+def env_scopes() -> list[str]:
+    """The scopes $MEMCLI_AGENT_SCOPES lists (comma-separated), unchecked."""
+    return [s.strip() for s in os.environ.get(ENV_SCOPES, "").split(",") if s.strip()]
 
 
 @dataclass
@@ -45,6 +69,14 @@ class AgentPolicy:
                 raise InputError(f"agent scope {s[:40]!r} {problem}")
         show = os.environ.get(ENV_SHOW_HIDDEN, "").strip().lower() in ("1", "yes", "true", "on")
         return cls(scopes=tuple(dict.fromkeys(listed)) or ("default",), show_hidden=show, **overrides)
+
+    @classmethod
+    def for_project(cls, directory: str | os.PathLike[str], scopes: Sequence[str] | None = None,
+                    **overrides: Any) -> "AgentPolicy":
+        """The policy of an agent started in `directory`: the scopes given, else $MEMCLI_AGENT_SCOPES, else the
+        directory's own scope (project_scope). It reads no other scope unless one is configured."""
+        listed = list(scopes or []) or env_scopes() or [project_scope(directory)]
+        return cls.from_env(listed, **overrides)
 
     @property
     def home(self) -> str:
@@ -87,6 +119,44 @@ class AgentSession:
         return {i: r for i, r in records.items()
                 if r["scope"] in self.policy.scopes and (self.policy.show_hidden or r["status"] == "active")}
 
+    def get(self, ids: Sequence[int]) -> list[dict]:
+        """Full records of up to MAX_GET memories, in the order asked, each with its provenance (`sources`) and its
+        history: `superseded_by` (the corrections that replaced it), `supersedes` (what it corrected) and
+        `derived_from` (the memories a fact or summary rests on). Ids the agent may not read are left out, as if
+        they did not exist."""
+        wanted = list(dict.fromkeys(memory_id(i) for i in ids))
+        if len(wanted) > MAX_GET:
+            raise InputError(f"at most {MAX_GET} ids per get call (got {len(wanted)})")
+        records = self.readable(wanted)
+        out = []
+        for mid in wanted:
+            if mid not in records:
+                continue
+            rec = records[mid]
+            links = self.memory.audit_show(mid)["links"]
+            rec["superseded_by"] = [x["memory_id"] for x in links["out"] if x["relation"] == "superseded_by"]
+            rec["supersedes"] = [x["memory_id"] for x in links["in"] if x["relation"] == "superseded_by"]
+            rec["derived_from"] = [x["memory_id"] for x in links["out"] if x["relation"] == "derived_from"]
+            out.append(rec)
+        return out
+
+    def recent(self, filters: Filters | None = None, *, scope: str | None = None, limit: int = 20,
+               before_id: int | None = None) -> tuple[list[dict], int | None]:
+        """One page of the agent's memories matching `filters`, newest first, and the before_id of the next page
+        (None when this is the last). Only its scopes; active ones unless show_hidden."""
+        if not 1 <= limit <= MAX_LIST:
+            raise InputError(f"limit must be between 1 and {MAX_LIST}")
+        filters = filters or Filters()
+        wanted = self._scope(scope or filters.scope)
+        rows: list[dict] = []
+        for s in [wanted] if wanted else list(self.policy.scopes):  # one scope each, as recall
+            rows += self.memory.recent(Filters(**{**filters.__dict__, "scope": s,
+                                                  "active_only": not self.policy.show_hidden}),
+                                       limit=limit + 1, before_id=before_id)
+        rows.sort(key=lambda r: -r["id"])
+        page = rows[:limit]
+        return page, (page[-1]["id"] if len(rows) > limit else None)
+
     def audit_show(self, mid: int) -> dict:
         mid = memory_id(mid)
         story = self.memory.audit_show(mid)
@@ -101,11 +171,20 @@ class AgentSession:
 
     # -- writing -----------------------------------------------------------------------------------------------------
     def remember(self, text: str, *, scope: str | None = None, tags: Sequence[str] = (),
-                 importance: float = 0.0) -> RememberResult:
-        """One plain note (never parsed as a transcript: the text cannot choose its own speakers or dates)."""
+                 importance: float = 0.0, expires: str | None = None) -> RememberResult:
+        """One plain note (never parsed as a transcript: the text cannot choose its own speakers or dates).
+        `expires` ('7d', an ISO time): recall stops returning it then, and consolidate erases it."""
         target = self._scope(scope) or self.policy.home
         return self.memory.remember([RawInput("agent", text)], fmt="text", scope=target, tags=list(tags),
-                                    importance=importance)
+                                    importance=importance, expires=expires)
+
+    def update(self, mid: int, text: str) -> int:
+        """Correct one of the agent's memories (Memory.update: the new text supersedes it, which stays as history).
+        Returns the new memory's id."""
+        mid = memory_id(mid)
+        if mid not in self.readable([mid]):
+            raise InputError(f"no memory with id {mid} in this agent's memory; nothing changed")
+        return self.memory.update(mid, text)
 
     def forget(self, ids: Sequence[int], *, erase: bool = False) -> ForgetResult:
         """Archive (or erase) a few of the agent's own memories, within the session's and the day's budget."""

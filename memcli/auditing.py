@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from . import validate
 from .changes import Op
 from .storage.seals import broken_seal
-from .errors import InputError
+from .errors import InputError, NotFound
 from .timeparse import option_time
 from .types import AuditRecord
 
@@ -57,7 +57,7 @@ def audit_show(ctx: "Context", memory_id: int) -> dict:
     records = [r.to_json() for r in store.audit.records(memory_id=memory_id)]
     if row is None:
         if not records:
-            raise InputError(f"no memory with id {memory_id}, and no audit record mentions it")
+            raise NotFound(f"no memory with id {memory_id}, and no audit record mentions it")
         return {"id": memory_id, "exists": False, "audit": records}
     row.pop("key_text", None)
     from .storage.memories import read_flags

@@ -142,7 +142,7 @@ class Memory:
         with self.store.snapshot():
             return self.store.memories.records(wanted)
 
-    def list(self, filters: Filters | None = None, *, limit: int = 20, before_id: int | None = None) -> list[dict]:
+    def recent(self, filters: Filters | None = None, *, limit: int = 20, before_id: int | None = None) -> list[dict]:
         """Memories matching `filters`, newest first, as full records; page with before_id = the last id seen."""
         from .validate import memory_id
 

@@ -1,19 +1,165 @@
-"""The crontab entry for nightly consolidation, kept apart from consolidate.py so printing it stays a fast
-command (consolidate.py needs numpy)."""
+"""Nightly consolidation from cron that cannot silently miss.
+
+The line pins everything a cron job does not inherit from the shell it was made in: the absolute memcli, the
+resolved database, the model cache and the config file, each quoted for the shell (a path with a space worked in
+no earlier version). Its output goes to a log per database in the state dir, one timestamped line per run, and
+each run's time, outcome and error are kept in a small status file beside it, which `memcli doctor` and
+`memcli stats` read: a failing or overdue nightly run is a visible warning, not a line in a log nobody reads.
+The crontab is edited with the `crontab` command (no library needed for one marked line); `--uninstall-cron`
+removes exactly the line for this database. Kept apart from consolidate.py so printing the line stays fast.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shlex
+import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+MARK = "# memcli consolidate"
+OVERDUE = timedelta(hours=36)  # a nightly job that has not succeeded for this long is overdue
 
-def cron_line(db: Path | None, schedule: str = "17 3 * * *") -> str:
-    """A crontab entry with absolute paths: nightly at 03:17, logging to the cache dir."""
-    import shutil
-    import sys
 
+def state_dir() -> Path:
+    """Logs and run status: $MEMCLI_STATE_DIR, else the platformdirs state dir."""
+    env = os.environ.get("MEMCLI_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("memcli", appauthor=False))
+
+
+def _key(db: Path) -> str:
+    return hashlib.sha256(str(db).encode()).hexdigest()[:12]
+
+
+def log_path(db: Path) -> Path:
+    return state_dir() / "logs" / f"consolidate-{_key(db)}.log"
+
+
+def status_path(db: Path) -> Path:
+    return state_dir() / "logs" / f"consolidate-{_key(db)}.json"
+
+
+def memcli_command() -> list[str]:
+    """How to run this memcli from anywhere: its console script beside this interpreter, else `python -m memcli`."""
+    script = Path(sys.executable).parent / "memcli"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "memcli"]
+
+
+def cron_line(db: Path, schedule: str = "17 3 * * *") -> str:
+    """The crontab entry for `db` (resolved), with this process's cache and config pinned."""
+    from .config import config_path
     from .paths import cache_dir
 
-    exe = shutil.which("memcli") or f"{sys.executable} -m memcli"
-    db_arg = f" --db {Path(db).expanduser().resolve()}" if db else ""
-    log = cache_dir() / "consolidate.log"
-    return f"{schedule} {exe}{db_arg} --actor cron consolidate >> {log} 2>&1"
+    db = Path(db).expanduser().resolve()
+    env = {"MEMCLI_CACHE_DIR": str(cache_dir().expanduser().resolve()),
+           "MEMCLI_CONFIG": str(config_path().expanduser().resolve()),
+           "MEMCLI_STATE_DIR": str(state_dir().expanduser().resolve())}
+    command = [*memcli_command(), "--db", str(db), "--actor", "cron", "consolidate", "--quiet",
+               "--log", str(log_path(db))]
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return f"{schedule} {assignments} {shlex.join(command)} {MARK} {shlex.quote(str(db))}"
+
+
+def _crontab(args: list[str], stdin: str | None = None) -> str:
+    import shutil
+    import subprocess
+
+    from .errors import InputError
+
+    if not shutil.which("crontab"):
+        raise InputError("no 'crontab' command on this system; add the line printed by --cron-line yourself")
+    done = subprocess.run(["crontab", *args], input=stdin, capture_output=True, text=True)
+    if done.returncode != 0 and args != ["-l"]:
+        raise InputError(f"crontab refused the change: {done.stderr.strip()}")
+    return done.stdout if done.returncode == 0 else ""
+
+
+def _without(existing: str, db: Path) -> list[str]:
+    tail = f"{MARK} {shlex.quote(str(db))}"
+    return [ln for ln in existing.splitlines() if not ln.rstrip().endswith(tail)]
+
+
+def install(db: Path) -> str:
+    """Add (or replace) this database's line; other lines are kept as they are."""
+    db = Path(db).expanduser().resolve()
+    line = cron_line(db)
+    lines = _without(_crontab(["-l"]), db)
+    _crontab(["-"], "\n".join([*lines, line]) + "\n")
+    return line
+
+
+def uninstall(db: Path) -> bool:
+    """Remove this database's line; True if there was one."""
+    db = Path(db).expanduser().resolve()
+    existing = _crontab(["-l"])
+    kept = _without(existing, db)
+    if len(kept) == len(existing.splitlines()):
+        return False
+    _crontab(["-"], "\n".join(kept) + ("\n" if kept else ""))
+    return True
+
+
+def installed(db: Path) -> bool:
+    import shutil
+
+    if not shutil.which("crontab"):
+        return False
+    db = Path(db).expanduser().resolve()
+    return len(_without(_crontab(["-l"]), db)) != len(_crontab(["-l"]).splitlines())
+
+
+def record_run(db: Path, log: Path, ok: bool, summary: str, last_hash: str | None = None) -> None:
+    """One timestamped line in `log`, and the run's outcome in the status file (read by doctor and stats)."""
+    from .paths import ensure_private_dir
+
+    now = datetime.now(timezone.utc).astimezone()
+    db = Path(db).expanduser().resolve()
+    ensure_private_dir(log.parent)
+    fd = os.open(log, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(f"{now.isoformat(timespec='seconds')} {db} {'ok' if ok else 'FAILED'}: {summary}"
+                 + (f" (audit last hash {last_hash})" if last_hash else "") + "\n")
+    status = read_status(db) or {}
+    status.update({"last_run": now.isoformat(timespec="seconds"), "ok": ok, "summary": summary, "log": str(log)})
+    if ok:
+        status["last_success"] = status["last_run"]
+        status.pop("error", None)
+    else:
+        status["error"] = summary
+    target = status_path(db)
+    ensure_private_dir(target.parent)
+    part = target.with_name(f".{target.name}.{os.getpid()}")
+    part.write_text(json.dumps(status))
+    os.replace(part, target)
+
+
+def read_status(db: Path) -> dict | None:
+    try:
+        return json.loads(status_path(Path(db).expanduser().resolve()).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def warning(db: Path, now: datetime | None = None) -> str | None:
+    """What is wrong with the nightly run of `db`, if anything: it failed, or it is installed but overdue."""
+    status = read_status(db)
+    if status and status.get("ok") is False:
+        return f"the last consolidate run ({status.get('last_run')}) failed: {status.get('error')}"
+    last = (status or {}).get("last_success")
+    now = now or datetime.now(timezone.utc)
+    try:
+        overdue = last is None or now - datetime.fromisoformat(last) > OVERDUE
+    except ValueError:
+        overdue = True
+    if overdue and installed(db):
+        return (f"the nightly consolidate has not succeeded since {last or 'it was installed'}; "
+                f"see {log_path(Path(db).expanduser().resolve())}")
+    return None

@@ -71,6 +71,14 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
         except Exception as exc:
             checks.append(Check("database", False, f"{db_path}: {exc}", "check the path; memcli never overwrites a foreign file"))
         checks.append(_permissions(db_path))
+        from . import cron
+
+        problem = cron.warning(db_path)
+        status = cron.read_status(db_path)
+        checks.append(Check("nightly consolidate", problem is None, problem or (
+            f"last run {status['last_run']}: {'ok' if status.get('ok') else 'failed'}" if status
+            else "no run recorded (memcli consolidate --install-cron sets one up)"),
+            f"run it by hand to see the error: memcli --db {db_path} consolidate; its log: {cron.log_path(db_path)}"))
     else:
         checks.append(Check("database", True, f"{db_path} not created yet ('memcli remember' creates it)"))
     target = db_path.parent if db_path.parent.exists() else Path.home()

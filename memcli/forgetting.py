@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .changes import Op
-from .errors import InputError
+from .errors import InputError, NotFound, UsageError
 from .timeparse import option_time, to_iso
 from .types import Filters, ForgetResult
 from .validate import memory_id
@@ -29,9 +29,9 @@ def select_for_forget(ctx: "Context", *, ids: Sequence[int] = (), query: str | N
     """Ids matching every given criterion. Raises InputError when the request is unsafe or ambiguous."""
     has_selector = bool(ids or query or tags or before or after or source_id is not None or decayed)
     if all_ and scope is None and not everything:
-        raise InputError("--all needs an explicit --scope, or --yes-really-everything to forget every memory")
+        raise UsageError("--all needs an explicit --scope, or --yes-really-everything to forget every memory")
     if not has_selector and not all_:
-        raise InputError("no selector: give memory ids, --query, --tag, --before/--after, --source or "
+        raise UsageError("no selector: give memory ids, --query, --tag, --before/--after, --source or "
                          "--decayed (or --all --scope NAME for a whole scope)")
     sel = Filters(ids=[memory_id(i) for i in ids], scope=scope, tags=list(tags), until=option_time(before, "before"),
                   since=option_time(after, "after"), time_field=time_field, source_id=source_id,
@@ -151,7 +151,7 @@ def require_ids(ctx: "Context", ids: Sequence[int]) -> None:
     found = set(ctx.store.memories.select_ids(Filters(ids=[int(i) for i in ids], active_only=False)))
     missing = sorted(set(int(i) for i in ids) - found)
     if missing:
-        raise InputError(f"no memory with id {', '.join(map(str, missing))}; nothing changed")
+        raise NotFound(f"no memory with id {', '.join(map(str, missing))}; nothing changed")
 
 
 def erase_expired(ctx: "Context") -> list[int]:

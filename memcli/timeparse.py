@@ -66,9 +66,9 @@ def _parse_time(value, *, now: datetime | None = None) -> datetime:
     lowered = text.lower()
     if lowered == "now":
         return now
-    if lowered in ("today", "yesterday"):
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return day - timedelta(days=1) if lowered == "yesterday" else day
+    if lowered in ("today", "yesterday"):  # the user's day: local midnight
+        day = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        return (day - timedelta(days=1) if lowered == "yesterday" else day).astimezone(timezone.utc)
     rel = _RELATIVE.match(text)
     if rel:
         return now - timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()])
@@ -87,8 +87,8 @@ def _parse_time(value, *, now: datetime | None = None) -> datetime:
         if dt is None:
             raise ValueError(f"unrecognised time {text!r} (use ISO-8601, e.g. 2024-03-01T10:00:00Z)") from None
     assert dt is not None  # set by fromisoformat or a format above, else raised (mypy loses that across try)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+    if dt.tzinfo is None:  # a time without a zone is the user's local time (TZ), as a person means it
+        dt = dt.astimezone()
     return dt.astimezone(timezone.utc)
 
 
@@ -96,16 +96,46 @@ def iso_or_none(value) -> str | None:
     return None if value is None else to_iso(parse_time(value))
 
 
-def option_time(value: str | None, name: str) -> str | None:
-    """A time given on the command line (or API) as ISO-8601 UTC; a bad one is the user's input error."""
+_AMBIGUOUS_M = re.compile(r"^\s*\d+\s*m\s*$", re.I)
+_ENDS = ("until",)  # options that take the end of a named span ('--until last week': to the end of it)
+
+
+def option_time(value: str | None, name: str, *, now: datetime | None = None) -> str | None:
+    """A time given on the command line (or API) as ISO-8601 UTC; a bad one is the user's input error.
+
+    Accepts what parse_time reads ('7d', 'yesterday', ISO-8601; a time without a zone is local) and the phrases
+    recall's question reader knows ('last week', '2 months ago', 'in May', '3mo'): the span's start, or its end
+    for --until. '2m' is refused as ambiguous (minutes or months?)."""
     if not value:
         return None
     from .errors import InputError
 
+    if _AMBIGUOUS_M.match(value):
+        n = value.strip()[:-1].strip()
+        raise InputError(f"--{name}: {value!r} could be minutes or months; write {n}min or {n}mo")
     try:
-        return to_iso(parse_time(value))
+        return to_iso(parse_time(value, now=now))
     except (ValueError, OverflowError) as exc:  # '99999999999d': before the calendar begins
+        phrase = _phrase_bound(value, now or now_utc(), end=name in _ENDS)
+        if phrase is not None:
+            return phrase
         raise InputError(f"--{name}: {value!r} is not a time memcli can use ({exc})") from None
+
+
+def _phrase_bound(value: str, now: datetime, *, end: bool) -> str | None:
+    """The start (or end) of the span a phrase such as 'last week' or '3 months ago' names, or None."""
+    from .retrieval.time_query import parse_time_query
+
+    text = re.sub(r"^\s*(\d+)\s*mo\s*$", r"\1 months ago", value, flags=re.I)
+    text = re.sub(r"^\s*(\d+)\s*(months?|weeks?|years?|days?)\s*$", r"\1 \2 ago", text, flags=re.I)
+    tq = parse_time_query(text, now.astimezone())
+    stamp = to_iso(now)
+    # the most recent span the phrase can name ('in May' in December: this year's May)
+    spans = [(a, b) for a, b in tq.iso_spans(now.year - 1, now.year) if a and a <= stamp]
+    if not spans:
+        return None
+    start, stop = max(spans)
+    return stop if end else start
 
 
 def future_time(value: str, *, now: datetime | None = None) -> datetime:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import validate
 from .changes import Op
-from .errors import InputError
+from .errors import InputError, UsageError
 from .ingest.keys import label
 from .ingest.parse import Message
 from .timeparse import now_utc, to_iso
@@ -59,7 +59,7 @@ def export(ctx: "Context", fmt: str, out: TextIO, options: dict | None = None) -
 
     exporters = collect(ctx.plugins, "register_exporters")
     if fmt not in exporters:
-        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(sorted(exporters))}")
+        raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(sorted(exporters))}")
     with ctx.store.snapshot():  # one consistent state, even while others write
         return exporters[fmt](ExportSource(ctx), out, options or {})
 

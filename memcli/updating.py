@@ -12,7 +12,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from .changes import Op
-from .errors import InputError
+from .errors import InputError, NotFound
 from .ingest.parse import Message, require_utf8
 from .ingest.remember import content_hash, ensure_model
 from .timeparse import to_iso
@@ -33,7 +33,7 @@ def update(ctx: "Context", old_id: int, text: str) -> int:
     store.require_writable()
     old = store.memories.records([old_id]).get(old_id)
     if old is None:
-        raise InputError(f"no memory with id {old_id}; nothing changed")
+        raise NotFound(f"no memory with id {old_id}; nothing changed")
     if old["status"] != "active" or old["valid_until"]:
         raise InputError(f"memory {old_id} is {'superseded' if old['valid_until'] else old['status']}: correct the "
                          "current one")

@@ -67,3 +67,86 @@ def test_the_policy_comes_from_the_environment_and_is_checked(monkeypatch):
     monkeypatch.setenv("MEMCLI_AGENT_SCOPES", "bad\x1bscope")
     with pytest.raises(InputError, match="agent scope"):
         AgentPolicy.from_env()
+
+
+def test_get_returns_the_agents_records_with_history_in_the_order_asked(mem):
+    agent = AgentSession(mem, AgentPolicy(scopes=("project-x",)))
+    old = agent.remember("the build uses ninja", tags=["build"]).created[0]
+    new = agent.update(old, "the build uses make")
+    foreign = mem.remember([RawInput("u", "my bank PIN is 4821")], scope="private").created[0]
+    hidden = agent.remember("an old plan about the harbour").created[0]
+    mem.forget([hidden], archive=True)
+    got = agent.get([new, foreign, old, hidden, 999, new])
+    assert [r["id"] for r in got] == [new, old]  # the others as if they did not exist
+    assert got[0]["supersedes"] == [old] and got[0]["superseded_by"] == [] and got[0]["tags"] == ["build"]
+    assert got[1]["superseded_by"] == [new] and got[1]["valid_until"] and got[1]["sources"]
+    with pytest.raises(InputError, match="at most 20 ids per get call"):
+        agent.get(range(1, 22))
+    seeing = AgentSession(mem, AgentPolicy(scopes=("project-x",), show_hidden=True))
+    assert seeing.get([hidden])[0]["status"] == "archived"
+
+
+def test_recent_pages_newest_first_through_the_agents_scopes_only(mem):
+    ids = {}
+    for i in range(4):
+        for scope in ("a", "b", "c"):
+            ids[scope, i] = mem.remember([RawInput(f"{scope}{i}", f"note {scope}{i}")], scope=scope).created[0]
+    mem.forget([ids["a", 3]], archive=True)
+    agent = AgentSession(mem, AgentPolicy(scopes=("a", "b")))
+    seen, before = [], None
+    while True:
+        page, before = agent.recent(limit=3, before_id=before)
+        seen += [r["id"] for r in page]
+        if before is None:
+            break
+    mine = sorted((v for (s, i), v in ids.items() if s in "ab" and (s, i) != ("a", 3)), reverse=True)
+    assert seen == mine
+    assert [r["scope"] for r in agent.recent(scope="b")[0]] == ["b"] * 4
+    with pytest.raises(InputError, match="outside this agent's memory"):
+        agent.recent(scope="c")
+    with pytest.raises(InputError, match="limit must be between 1 and 50"):
+        agent.recent(limit=51)
+
+
+def test_an_agent_corrects_only_its_own_memories_and_the_correction_is_audited(mem):
+    agent = AgentSession(mem, AgentPolicy(scopes=("project-x",)))
+    mine = agent.remember("the deploy runs at 9").created[0]
+    foreign = mem.remember([RawInput("u", "the deploy of the other team runs at 8")], scope="private").created[0]
+    with pytest.raises(InputError, match=f"no memory with id {foreign} in this agent's memory"):
+        agent.update(foreign, "the deploy runs whenever")
+    assert mem.get([foreign])[foreign]["valid_until"] is None
+    new = agent.update(mine, "the deploy runs at 10")
+    assert mem.get([mine])[mine]["valid_until"] and mem.get([new])[new]["scope"] == "project-x"
+    record = mem.audit_log(op="update")[-1]
+    assert record.actor == "mcp" and set(record.memory_ids) == {mine, new}
+    with pytest.raises(InputError, match="superseded"):
+        agent.update(mine, "the deploy runs at 11")
+    assert mem.audit_verify()["ok"]
+
+
+def test_an_agents_note_can_expire(mem):
+    agent = AgentSession(mem, AgentPolicy())
+    mid = agent.remember("standup is at 10 this week", expires="7d").created[0]
+    assert mem.get([mid])[mid]["expires_at"]
+    with pytest.raises(InputError, match="not in the future"):
+        agent.remember("this was never true", expires="yesterday")
+
+
+def test_the_agents_scope_comes_from_its_directory_unless_configured(tmp_path, monkeypatch):
+    from memcli.agents import ENV_SCOPES, project_scope
+    from memcli.validate import label
+
+    one, two = tmp_path / "one" / "app", tmp_path / "two" / "app"
+    one.mkdir(parents=True)
+    two.mkdir(parents=True)
+    scope = project_scope(one)
+    assert scope.startswith("project:app-") and scope != project_scope(two)  # same name, other checkout
+    assert project_scope(tmp_path / "two" / ".." / "one" / "app") == scope and label(scope) is None
+    odd = tmp_path / "my dir!\u00e9"
+    odd.mkdir()
+    assert project_scope(odd).startswith("project:my-dir-") and project_scope("/").startswith("project:root-")
+    monkeypatch.delenv(ENV_SCOPES, raising=False)
+    assert AgentPolicy.for_project(one).scopes == (scope,)
+    monkeypatch.setenv(ENV_SCOPES, "shared, team")
+    assert AgentPolicy.for_project(one).scopes == ("shared", "team")
+    assert AgentPolicy.for_project(one, ["mine", "shared"]).scopes == ("mine", "shared")

@@ -148,4 +148,4 @@ def test_cli_audit_commands(cli):
     last = json.loads(cli("audit", "log", "--op", "forget", "--json").stdout)[-1]
     assert last["actor"] == "cron"
     assert cli("audit", "recall-log", "off").exit_code == 0
-    assert cli("audit", "show", "999").exit_code == 1
+    assert cli("audit", "show", "999").exit_code == 3

@@ -367,7 +367,7 @@ def test_doctor_and_completion_never_upgrade_a_database(tmp_path, monkeypatch):
         finally:
             conn.close()
 
-    complete_scope("h")
+    complete_scope(None, "h")
     checks = {c.name: c for c in run_checks(db, "hash", "hash")}
     assert not checks["database"].ok and "pending " + MIGRATION_NAMES[-1] in checks["database"].detail
     assert MIGRATION_NAMES[-1] not in recorded()  # neither a TAB nor doctor ran the upgrade

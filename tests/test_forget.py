@@ -184,8 +184,8 @@ def test_cli_forget_flow(cli):
     assert json.loads(r.stdout)["matched"] == [1, 2]
     r = cli("forget", "--tag", "tmp")  # CliRunner stdin is not a terminal
     assert r.exit_code == 1 and "without --yes" in r.stderr
-    assert cli("forget").exit_code == 1
-    assert cli("forget", "--all").exit_code == 1
+    assert cli("forget").exit_code == 2  # usage: no selector
+    assert cli("forget", "--all").exit_code == 2
     r = cli("forget", "--tag", "nothing-has-this", "--yes")
     assert r.exit_code == 0 and "Nothing matches" in r.stdout
     r = cli("forget", "--tag", "tmp", "--yes", "--json")
@@ -196,9 +196,9 @@ def test_cli_forget_flow(cli):
     assert r.exit_code == 0 and json.loads(cli("recall", "keep this one", "--json").stdout) == []
     assert cli("restore", "3").exit_code == 0
     assert json.loads(cli("recall", "keep this one", "--json").stdout)[0]["id"] == 3
-    assert cli("forget", "42", "--yes").exit_code == 1
+    assert cli("forget", "42", "--yes").exit_code == 3  # not found
     r = cli("restore", "999")
-    assert r.exit_code == 1 and "no memory with id 999" in r.stderr
+    assert r.exit_code == 3 and "no memory with id 999" in r.stderr
 
 
 def test_neighbours_keys_are_rebuilt_without_the_forgotten_text(db_path):

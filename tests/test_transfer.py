@@ -141,7 +141,7 @@ def test_plugin_hooks_for_exporters_and_generators(tmp_path):
 def test_cli_export_errors(cli, tmp_path):
     cli("remember", "something")
     r = cli("export", "--format", "xml")
-    assert r.exit_code == 1 and "unknown export format" in r.stderr
+    assert r.exit_code == 2 and "unknown export format" in r.stderr
     r = cli("export", "-o", str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert r.exit_code == 1 and "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 

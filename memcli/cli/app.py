@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -15,8 +16,27 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from ..errors import InputError, MemcliError
-from .completion import complete_scope, complete_tag
+
+def _click_exceptions() -> list:
+    """The exception module of the click that parses: typer >= 0.24 carries its own copy."""
+    import importlib
+
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            return [importlib.import_module(name)]
+        except ImportError:  # pragma: no cover
+            continue
+    return []  # pragma: no cover
+
+
+_CLICK = _click_exceptions()
+_NO_ARGS = tuple(m.NoArgsIsHelpError for m in _CLICK if hasattr(m, "NoArgsIsHelpError"))
+_CLICK_ERRORS = tuple(m.ClickException for m in _CLICK)
+_USAGE_ERRORS = tuple(m.UsageError for m in _CLICK)
+
+from ..errors import InputError, MemcliError, NotFound, UsageError
+from .choices import ConfigKey, Kind, Shell
+from .completion import complete_input_format, complete_memory_id, complete_scope, complete_tag
 from .output import Output, safe
 
 EXIT_INTERRUPTED = 130
@@ -39,6 +59,28 @@ ATTACHED = ("-s", "-t")  # short options taking a value: '-seed' would silently 
 
 
 class MemcliGroup(TyperGroup):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors are one line too (exit 2), like every other error; bare `memcli` is help on stdout."""
+        if os.environ.get("_MEMCLI_COMPLETE"):
+            # typer registers its bash/zsh/fish completion classes only with --install-completion, which memcli
+            # replaces (`completions SHELL --install`); a TAB needs them all the same
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else "")
+            sys.exit(0)
+        except _CLICK_ERRORS as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "memcli"
+            typer.echo(f"memcli: error: {safe(exc.format_message())} (see '{where} --help')", err=True)
+            sys.exit(2 if isinstance(exc, _USAGE_ERRORS) else exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def parse_args(self, ctx, args):
         for arg in args:
             if arg == "--":
@@ -78,6 +120,12 @@ class MemcliGroup(TyperGroup):
 
             if not isinstance(exc, sqlean.Error):
                 raise
+            if "locked" in str(exc) or "busy" in str(exc):
+                from ..errors import DatabaseBusy
+
+                typer.echo(f"memcli: error: database busy: another process held it for over 10 s; nothing was "
+                           "changed, retry", err=True)
+                raise typer.Exit(DatabaseBusy.exit_code) from None
             typer.echo(f"memcli: error: database: {safe(str(exc))} (check the file with "
                        "'sqlite3 PATH \"PRAGMA integrity_check\"'; nothing was changed by this command)", err=True)
             raise typer.Exit(1) from None
@@ -89,7 +137,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: rich's help renderer costs ~150 ms of import per --help
-    add_completion=True,
+    add_completion=False,  # `memcli completions SHELL --install`: XDG paths, no global shell settings
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -197,7 +245,7 @@ def remember(
     ctx: typer.Context,
     text: Annotated[Optional[list[str]], typer.Argument(help="Text to remember; '-' reads stdin.")] = None,
     file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="File to remember (repeatable); '-' is stdin.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto|text|chat|jsonl|json")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="Input format: auto, text, chat, jsonl, json, or one a plugin adds (memcli plugins).", autocompletion=complete_input_format)] = "auto",
     scope: ScopeOpt = None,
     tag: TagOpt = None,
     at: Annotated[Optional[str], typer.Option("--at", help="Event time for messages that carry none (ISO-8601, '2d', 'yesterday').")] = None,
@@ -221,18 +269,18 @@ def remember(
     out = Output(json_out, quiet)
     if supersedes is not None:
         if file or len(text or []) != 1:
-            raise InputError("--supersedes takes exactly one TEXT argument (the corrected text); '-' reads stdin")
+            raise UsageError("--supersedes takes exactly one TEXT argument (the corrected text); '-' reads stdin")
         new_text = _read_stdin().decode("utf-8", "surrogateescape") if (text or [""])[0] == "-" else (text or [""])[0]
         _edit(ctx, out, supersedes, new_text)
         return
     if [*(text or []), *map(str, file or [])].count("-") > 1:
-        raise InputError("stdin ('-') can be read only once per command")
+        raise UsageError("stdin ('-') can be read only once per command")
     stdin = lambda: RawInput("stdin", read_input(sys.stdin.buffer, "stdin"))  # noqa: E731
     inputs = [stdin() if item == "-" else RawInput("argument", item) for item in text or []]
     inputs += [stdin() if str(path) == "-" else RawInput(str(path), open_file(path)) for path in file or []]
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
-            raise InputError("nothing to remember: give text, '-' for stdin, or --file PATH")
+            raise UsageError("nothing to remember: give text, '-' for stdin, or --file PATH")
         inputs.append(stdin())
     with contextlib.ExitStack() as spools:
         for item in inputs:
@@ -255,7 +303,7 @@ def _edit(ctx, out, memory_id: int, text: str) -> None:
 @app.command()
 def edit(
     ctx: typer.Context,
-    memory_id: Annotated[int, typer.Argument(help="The memory to correct.")],
+    memory_id: Annotated[int, typer.Argument(help="The memory to correct.", autocompletion=complete_memory_id)],
     text: Annotated[Optional[str], typer.Argument(help="The corrected text; omitted: stdin, or $EDITOR at a terminal.")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -275,11 +323,31 @@ def edit(
             with ctx.obj.memory(out) as mem:
                 current = mem.get([memory_id]).get(memory_id)
             if current is None:
-                raise InputError(f"no memory with id {memory_id}")
-            text = typer.edit(current["text"]) or ""
+                raise NotFound(f"no memory with id {memory_id}")
+            text = _edit_in_editor(current["text"])
             if not text.strip() or text.strip() == current["text"].strip():
                 raise InputError("no change made in the editor; nothing changed")
     _edit(ctx, out, memory_id, text)
+
+
+def _edit_in_editor(text: str) -> str:
+    """$VISUAL or $EDITOR (else vi) on a private temporary file holding `text`; what it holds afterwards."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, name = tempfile.mkstemp(prefix="memcli-edit-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        if subprocess.run([*shlex.split(editor), name]).returncode != 0:
+            raise InputError(f"{editor} exited with an error; nothing changed")
+        with open(name, encoding="utf-8") as fh:
+            return fh.read()
+    finally:
+        os.unlink(name)
 
 
 def _remember(ctx, out, inputs, fmt, scope, tags, at, importance, extract, expires=None):
@@ -301,7 +369,7 @@ def _filters(scope, tag, kind, since, until):
     from ..types import Filters
     from ..timeparse import option_time
 
-    return Filters(scope=scope, tags=tag or [], kinds=kind or [], since=option_time(since, "since"),
+    return Filters(scope=scope, tags=tag or [], kinds=[k.value for k in kind or []], since=option_time(since, "since"),
                    until=option_time(until, "until"))
 
 
@@ -338,7 +406,7 @@ def recall(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Maximum hits.")] = 10,
     scope: ScopeOpt = None,
     tag: TagOpt = None,
-    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="Memory kind (repeatable), e.g. episodic.")] = None,
+    kind: Annotated[Optional[list[Kind]], typer.Option("--kind", help="Memory kind (repeatable).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened at or after this time (ISO-8601, '7d', 'yesterday').")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only memories that happened before this time.")] = None,
     no_touch: Annotated[bool, typer.Option("--no-touch", help="Do not count this as a recall (no reinforcement).")] = False,
@@ -355,9 +423,11 @@ def recall(
       memcli recall "cat's name" --json --limit 5
       memcli recall --queries questions.txt --json
     """
+    if json_out and nl:
+        raise UsageError("--json and --nl are two output formats; choose one")
     out = Output(json_out or nl, quiet, nl=nl)
     if (query is None) == (queries is None):
-        raise InputError("give a QUERY or --queries FILE (not both)")
+        raise UsageError("give a QUERY or --queries FILE (not both)")
     filters = _filters(scope, tag, kind, since, until)
     with ctx.obj.memory(out) as mem:
         if queries is None:
@@ -405,6 +475,14 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
         from ..paths import default_db_path
 
         data["database"] = str(default_db_path())
+    from .. import cron
+
+    status = cron.read_status(Path(data["database"]))
+    data["last_consolidate"] = status.get("last_run") if status else None
+    data["last_consolidate_ok"] = status.get("ok") if status else None
+    problem = cron.warning(Path(data["database"]))
+    if problem:
+        out.warn(problem)
     out.mapping(data)
 
 
@@ -430,22 +508,20 @@ def config_list(json_out: JsonOpt = False):
 
 
 @config_app.command("get")
-def config_get(key: Annotated[str, typer.Argument(help="embedder|generator")]):
+def config_get(key: Annotated[ConfigKey, typer.Argument(help="The setting.")]):
     """One setting (empty when unset).
 
     \b
     Example:
       memcli config get generator
     """
-    from ..config import KEYS, load
+    from ..config import load
 
-    if key not in KEYS:
-        raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
-    typer.echo(load().get(key, ""))
+    typer.echo(load().get(key.value, ""))
 
 
 @config_app.command("set")
-def config_set(ctx: typer.Context, key: Annotated[str, typer.Argument(help="embedder|generator")],
+def config_set(ctx: typer.Context, key: Annotated[ConfigKey, typer.Argument(help="The setting.")],
                value: Annotated[str, typer.Argument(help="Value; 'default' removes the setting.")]):
     """Change a setting.
 
@@ -453,12 +529,8 @@ def config_set(ctx: typer.Context, key: Annotated[str, typer.Argument(help="embe
     Example:
       memcli config set generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
-    from ..config import KEYS
-
-    if key not in KEYS:
-        raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
-    path = ctx.obj.configure(key, None if value == "default" else value)
-    typer.echo(f"{key} = {value} ({path})")
+    path = ctx.obj.configure(key.value, None if value == "default" else value)
+    typer.echo(f"{key.value} = {value} ({path})")
 
 
 @config_app.command("path")
@@ -476,14 +548,16 @@ def config_path_cmd():
 
 @app.command()
 def completions(
-    shell: Annotated[Optional[str], typer.Argument(help="bash|zsh|fish; omit with --write.")] = None,
+    shell: Annotated[Optional[Shell], typer.Argument(help="The shell; omit with --write.")] = None,
     write: Annotated[Optional[Path], typer.Option("--write", help="Write all three scripts into this directory.")] = None,
+    install: Annotated[bool, typer.Option("--install", help="Install it where the shell finds it (XDG dirs; zsh: one marked line in ~/.zshrc).")] = False,
 ):
-    """Print a shell completion script (or write all of them). `memcli --install-completion` also works.
+    """Print a shell completion script, install it, or write all of them.
 
     \b
     Examples:
-      memcli completions bash > ~/.local/share/bash-completion/completions/memcli
+      memcli completions bash --install
+      memcli completions zsh > ~/.zfunc/_memcli
       memcli completions --write completions/
     """
     from .completion import SHELLS, script, write_all
@@ -492,9 +566,15 @@ def completions(
         for path in write_all(write):
             typer.echo(str(path))
         return
-    if shell not in SHELLS:
-        raise InputError(f"shell must be one of {', '.join(SHELLS)}")
-    typer.echo(script(shell), nl=False)
+    if shell is None:
+        raise UsageError(f"give a shell ({', '.join(SHELLS)}) or --write DIR")
+    if install:
+        from .completion import install as install_completion
+
+        for line in install_completion(shell.value):
+            typer.echo(line)
+        return
+    typer.echo(script(shell.value), nl=False)
 
 
 @app.command()

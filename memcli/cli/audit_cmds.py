@@ -11,7 +11,9 @@ from ..changes import Op
 from ..errors import InputError, MemcliError
 from .app import JsonOpt, MemcliGroup, app
 from ..ingest.keys import labelled
-from .output import Output, safe
+from .choices import OnOff
+from .completion import complete_memory_id
+from .output import Output, local_time, safe
 
 audit_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
                         help="Where memories came from and who changed them: log, show, verify, stats, scan.")
@@ -54,7 +56,7 @@ def audit_log(
 
 
 @audit_app.command("show")
-def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help="Memory id.")],
+def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help="Memory id.", autocompletion=complete_memory_id)],
                json_out: JsonOpt = False):
     """The full story of one memory: source and message ids, verbatim evidence, links, every audit record.
 
@@ -75,8 +77,10 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
         print(f"memory {memory_id}  kind={m['kind']} scope={safe(m['scope'])} status={m['status']}"
               f"{' pinned' if m['pinned'] else ''}{' STALE' if m['stale'] else ''}")
         print(f"  text: {safe(m['text'])}")
-        print(f"  speaker: {safe(m['speaker'] or '-')}  occurred: {m['occurred_at']}  created: {m['created_at']}")
-        print(f"  recalled {m['recall_count']}x, last {m['last_recalled_at'] or 'never'}, strength {m['strength']}")
+        print(f"  speaker: {safe(m['speaker'] or '-')}  occurred: {local_time(m['occurred_at'])}  "
+              f"created: {local_time(m['created_at'])}")
+        print(f"  recalled {m['recall_count']}x, last {local_time(m['last_recalled_at']) if m['last_recalled_at'] else 'never'}, "
+              f"strength {m['strength']}")
         if m["tags"]:
             print(f"  tags: {safe(', '.join(m['tags']))}")
         if m["flags"]:
@@ -161,19 +165,17 @@ def audit_scan(
 
 
 @audit_app.command("recall-log")
-def audit_recall_log(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on|off")]):
+def audit_recall_log(ctx: typer.Context, state: Annotated[OnOff, typer.Argument(help="Log recalls or not.")]):
     """Turn logging of recalls (ids returned and a query digest) on or off. $MEMCLI_LOG_RECALLS overrides.
 
     \b
     Example:
       memcli audit recall-log off
     """
-    if state not in ("on", "off"):
-        raise InputError(f"recall-log takes 'on' or 'off', not {state!r}")
     out = Output(False, False)
     with ctx.obj.memory(out) as mem:
         mem.set_recall_logging(state == "on")
-    print(f"recall logging {state}")
+    print(f"recall logging {state.value}")
 
 
 @audit_app.command("scrub")

@@ -9,6 +9,8 @@ import typer
 
 from ..errors import InputError
 from .app import JsonOpt, QuietOpt, ScopeOpt, TagOpt, app
+from .choices import TimeField
+from .completion import complete_memory_id
 from .output import Output, safe
 
 
@@ -25,14 +27,14 @@ def _confirm(n: int, verb: str, yes: bool) -> None:
 @app.command()
 def forget(
     ctx: typer.Context,
-    ids: Annotated[Optional[list[int]], typer.Argument(help="Memory ids.")] = None,
+    ids: Annotated[Optional[list[int]], typer.Argument(help="Memory ids.", autocompletion=complete_memory_id)] = None,
     query: Annotated[Optional[str], typer.Option("--query", help="Memories matching this recall query.")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="With --query: only hits scoring at least this.")] = 0.0,
     scope: ScopeOpt = None,
     tag: TagOpt = None,
     before: Annotated[Optional[str], typer.Option("--before", help="Happened (or created, with --by created) before this time.")] = None,
     after: Annotated[Optional[str], typer.Option("--after", help="Happened (or created) at or after this time.")] = None,
-    by: Annotated[str, typer.Option("--by", help="Time field for --before/--after: occurred|created.")] = "occurred",
+    by: Annotated[TimeField, typer.Option("--by", help="Time field for --before/--after.")] = TimeField.occurred,
     source: Annotated[Optional[int], typer.Option("--source", help="Everything one ingest (source id) produced.")] = None,
     decayed: Annotated[bool, typer.Option("--decayed", help="Memories whose retention fell below --threshold (never pinned ones).")] = False,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Retention threshold for --decayed (default 0.05).")] = None,
@@ -55,12 +57,10 @@ def forget(
       memcli forget --all --scope scratch --yes
     """
     out = Output(json_out, quiet)
-    if by not in ("occurred", "created"):
-        raise InputError("--by must be 'occurred' or 'created'")
     with ctx.obj.memory(out) as mem:
         chosen = mem.select_for_forget(
             ids=ids or [], query=query, min_score=min_score, scope=scope, tags=tag or [], before=before,
-            after=after, time_field=f"{by}_at", source_id=source, decayed=decayed, threshold=threshold,
+            after=after, time_field=f"{by.value}_at", source_id=source, decayed=decayed, threshold=threshold,
             all_=all_, everything=everything)
         verb = "archive" if archive else "forget"
         if not chosen:
@@ -105,7 +105,7 @@ SCRUB_PENDING = ("another process is reading the database, so the forgotten text
 
 
 @app.command()
-def restore(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
+def restore(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.", autocompletion=complete_memory_id)],
             json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Bring archived or quarantined memories back into recall.
 
@@ -122,7 +122,7 @@ def restore(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="M
 def _pin_command(pinned: bool):
     verb = "pin" if pinned else "unpin"
 
-    def command(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
+    def command(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(help="Memory ids.", autocompletion=complete_memory_id)],
                 json_out: JsonOpt = False):
         out = Output(json_out, False)
         with ctx.obj.memory(out) as mem:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import InputError
 from .app import JsonOpt, MemcliGroup, QuietOpt, app
+from .choices import Role
 from .output import Output, safe
 
 models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
@@ -50,7 +51,7 @@ def models_list(ctx: typer.Context, json_out: JsonOpt = False):
 
 
 @models_app.command("show")
-def models_show(ctx: typer.Context, role: Annotated[str, typer.Argument(help="embedder|generator")] = "embedder",
+def models_show(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="The model's role.", metavar="ROLE")] = Role.embedder,
                 json_out: JsonOpt = False):
     """Details of one role's model.
 
@@ -58,13 +59,11 @@ def models_show(ctx: typer.Context, role: Annotated[str, typer.Argument(help="em
     Example:
       memcli models show generator
     """
-    if role not in ROLES:
-        raise InputError(f"role must be one of {', '.join(ROLES)}")
-    Output(json_out, False).mapping(_describe(ctx, role))
+    Output(json_out, False).mapping(_describe(ctx, role_.value))
 
 
 @models_app.command("use")
-def models_use(ctx: typer.Context, role: Annotated[str, typer.Argument(help="embedder|generator")],
+def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="The model's role.", metavar="ROLE")],
                spec: Annotated[str, typer.Argument(help="GGUF path, hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
     """Configure the model for a role (saved in the config file). Changing the embedder needs `memcli reindex`.
 
@@ -72,8 +71,7 @@ def models_use(ctx: typer.Context, role: Annotated[str, typer.Argument(help="emb
     Example:
       memcli models use generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
-    if role not in ROLES:
-        raise InputError(f"role must be one of {', '.join(ROLES)}")
+    role = role_.value
     if spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
         raise InputError(f"no such file: {spec}")
     value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
@@ -85,7 +83,7 @@ def models_use(ctx: typer.Context, role: Annotated[str, typer.Argument(help="emb
 
 @models_app.command("prepare")
 def models_prepare(ctx: typer.Context,
-                   role: Annotated[Optional[str], typer.Argument(help="embedder|generator (default: both)")] = None,
+                   role_: Annotated[Optional[Role], typer.Argument(help="The model's role (default: both).", metavar="[ROLE]")] = None,
                    force: Annotated[bool, typer.Option("--force", help="Rebuild the default files even if present.")] = False,
                    json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Fetch/convert/assemble the default models into the cache (otherwise done on first use).
@@ -97,7 +95,7 @@ def models_prepare(ctx: typer.Context,
     from ..models import gemma, minilm
 
     out = Output(json_out, quiet)
-    roles = [role] if role else list(ROLES)
+    roles = [role_.value] if role_ else list(ROLES)
     result = {}
     for r in roles:
         if r not in ROLES:
@@ -144,8 +142,10 @@ def consolidate(
     since: Annotated[Optional[str], typer.Option("--since", help="Only memories that happened since (ISO-8601, '7d').")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; change nothing.")] = False,
     llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Also extract facts and draft day summaries with the generator (slow on the default model).")] = False,
-    print_cron: Annotated[bool, typer.Option("--cron-line", help="Print a ready crontab entry and exit.")] = False,
-    install_cron: Annotated[bool, typer.Option("--install-cron", help="Add that entry to your crontab.")] = False,
+    print_cron: Annotated[bool, typer.Option("--cron-line", help="Print a ready crontab entry for this database and exit.")] = False,
+    install_cron: Annotated[bool, typer.Option("--install-cron", help="Add (or replace) that entry in your crontab.")] = False,
+    uninstall_cron: Annotated[bool, typer.Option("--uninstall-cron", help="Remove this database's entry from your crontab.")] = False,
+    log: Annotated[Optional[Path], typer.Option("--log", help="Append one timestamped line per run here and keep the run's outcome for doctor/stats (the cron line sets it).")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
@@ -157,17 +157,30 @@ def consolidate(
       memcli consolidate --dry-run
       memcli consolidate --cron-line
     """
-    from ..cron import cron_line
+    from .. import cron
+    from ..paths import default_db_path
 
     out = Output(json_out, quiet)
-    if print_cron or install_cron:
-        line = cron_line(ctx.obj.db)
-        if install_cron:
-            _install_cron(line)
-        print(line)
+    db = Path(ctx.obj.db).expanduser() if ctx.obj.db else default_db_path()
+    if uninstall_cron:
+        print("removed" if cron.uninstall(db) else "no memcli consolidate entry for this database in the crontab")
         return
-    with ctx.obj.memory(out) as mem, out.progress("consolidating") as advance:
-        report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, llm=llm, progress=advance)
+    if print_cron or install_cron:
+        print(cron.install(db) if install_cron else cron.cron_line(db))
+        return
+    try:
+        with ctx.obj.memory(out) as mem, out.progress("consolidating") as advance:
+            report = mem.consolidate(scope=scope, since=since, dry_run=dry_run, llm=llm, progress=advance)
+            last_hash = mem.audit_verify()["last_hash"] if log is not None and not dry_run else None
+    except BaseException as exc:
+        if log is not None:
+            cron.record_run(db, log, False, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
+    if log is not None:
+        cron.record_run(db, log, "skipped" not in report,
+                        report.get("skipped") or f"{report['new_memories']} new, {len(report['merged'])} merged, "
+                        f"{len(report['summaries_written'])} day summaries, {len(report['expired'])} expired",
+                        last_hash)
     if json_out:
         out.emit_json(report)
     elif "skipped" in report:  # a note, not a result: stderr, also under -q (cron mails it)
@@ -176,22 +189,6 @@ def consolidate(
         print(f"{'would consolidate' if dry_run else 'consolidated'}: {report['new_memories']} new memories, "
               f"{len(report['merged'])} merged, {len(report['summaries_written'])} day summaries, "
               f"{report['decayed']} decayed below threshold (memcli forget --decayed removes them)")
-
-
-def _install_cron(line: str) -> None:
-    import shutil
-    import subprocess
-
-    if not shutil.which("crontab"):
-        raise InputError("no 'crontab' command on this system; add the line printed by --cron-line yourself")
-    current = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
-    existing = current.stdout if current.returncode == 0 else ""
-    if line in existing:
-        return
-    new = existing + ("" if existing.endswith("\n") or not existing else "\n") + line + "\n"
-    done = subprocess.run(["crontab", "-"], input=new, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise InputError(f"crontab refused the entry: {done.stderr.strip()}")
 
 
 @app.command()

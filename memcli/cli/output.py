@@ -25,6 +25,21 @@ def safe(text: str | None) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def local_time(iso: str | None) -> str:
+    """A stored UTC time as the user's local time with its offset, for people ('2024-05-03 17:00 +02:00');
+    JSON output keeps the stored ISO-8601 UTC."""
+    if not iso:
+        return "-"
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return safe(iso)
+    offset = when.strftime("%z")
+    return when.strftime("%Y-%m-%d %H:%M ") + (f"{offset[:3]}:{offset[3:]}" if offset else "")
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -136,7 +151,7 @@ class Output:
             )
             if len(h.sources) > 3:
                 src += f" +{len(h.sources) - 3}"
-            table.add_row(Text(str(h.id)), Text(safe(text)), Text(h.occurred_at.replace("T", " ")[:16]),
+            table.add_row(Text(str(h.id)), Text(safe(text)), Text(local_time(h.occurred_at)),
                           Text(f"{h.score:.4f}"), Text(safe(src)))
         _console().print(table)
 

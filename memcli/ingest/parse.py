@@ -5,7 +5,11 @@ Formats:
   chat   lines 'Speaker: text', optionally '[timestamp] Speaker: text'; other lines continue the previous message
   jsonl  one object per line: id, speaker|role|name, text|content, timestamp
   json   a list of OpenAI-style messages ({role, content, name?}), or {"messages": [...]}
-  auto   decided from the content (see detect_format)
+  auto   decided from the content (see detect): a plugin importer's detector first, then detect_format
+
+A zip archive (a ChatGPT or Claude.ai data export) is read as the text of its conversations.json or its .jsonl
+files (stream.unzip). Exports of known chat apps are recognised even without their importer (export_kind), so
+`--format auto` can name the plugin that reads them instead of failing on the first record.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..timeparse import iso_or_none
 
 MAX_NESTING = 64
 MAX_MESSAGE_CHARS = 32_000  # longer messages are stored as consecutive pieces (split_long)
+HEAD_CHARS = 64 * 1024  # what a format detector sees: the input's beginning (a large input is not read whole)
+ZIP_MAGIC = b"PK\x03\x04"
 
 _CHAT_LINE = re.compile(
     r"^\s*(?:\[(?P<ts>[^\]\n]{1,64})\]\s*)?(?P<speaker>[^\s:\[\]{}\"][^:\n]{0,63}?):[ \t]+(?P<text>\S.*)$"
@@ -37,10 +43,16 @@ class Message:
     role: str | None = None
     occurred_at: str | None = None  # ISO-8601 UTC, only when the input said when
     external_id: str | None = None
+    tags: tuple[str, ...] = ()  # added to the memory's tags (an importer's conversation title, session, project)
 
 
 def decode(data: bytes, origin: str) -> str:
-    """Strict UTF-8; binary and empty input are refused rather than stored as mojibake."""
+    """Strict UTF-8; binary and empty input are refused rather than stored as mojibake. A zip archive is read as
+    the text of the files in it that hold conversations (stream.unzip)."""
+    if data[:4] == ZIP_MAGIC:
+        from .stream import unzip_bytes
+
+        data = unzip_bytes(data, origin)
     nul = data.find(b"\x00")
     if nul >= 0:
         raise InputError(f"{origin}: input looks binary (NUL byte at offset {nul}); nothing stored")
@@ -108,14 +120,88 @@ def _looks_like_a_turn(line: str) -> bool:
     return len(words) == 1 or (len(words) <= 3 and all(w[:1].isupper() for w in words))
 
 
+# Chat-app exports memcli knows by shape, for `--format auto`: name -> (what it is, the plugin that reads it).
+KNOWN_EXPORTS = {
+    "chatgpt": ("a ChatGPT export", "memcli-importers"),
+    "claude": ("a Claude.ai export", "memcli-importers"),
+    "claude-code": ("a Claude Code session log", "memcli-importers"),
+}
+_ARRAY_OF_OBJECTS = re.compile(r"\A\s*\[\s*\{")
+_CLAUDE_CODE_TURN = ("user", "assistant")
+
+
+def export_kind(head: str) -> str | None:
+    """Which known export (KNOWN_EXPORTS) `head` begins, judged from its shape alone: `head` may be cut anywhere,
+    so no JSON document is parsed whole. ChatGPT: a list of conversations with a `mapping` of nodes whose
+    messages have an `author`. Claude.ai: a list of conversations with `chat_messages`. Claude Code: JSON Lines
+    whose complete lines are all objects with a `type`, at least one a user or assistant turn with a `sessionId`
+    and a `message` object."""
+    head = head[:HEAD_CHARS].lstrip("\ufeff \t\r\n")
+    if _ARRAY_OF_OBJECTS.match(head):
+        if re.search(r'"mapping"\s*:\s*\{', head) and re.search(r'"(author|current_node)"\s*:', head):
+            return "chatgpt"
+        if re.search(r'"chat_messages"\s*:\s*\[', head):
+            return "claude"
+        return None
+    if not head.startswith("{"):
+        return None
+    turn = False
+    for line in head.split("\n"):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # the last line of a cut head, or one longer than the head
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            return None
+        turn = turn or (obj["type"] in _CLAUDE_CODE_TURN and isinstance(obj.get("sessionId"), str)
+                        and isinstance(obj.get("message"), dict))
+    if not turn:  # the first turn may be a line longer than the head: its fields, unparsed, still tell
+        turn = bool(re.search(r'"sessionId"\s*:\s*"', head) and re.search(r'"type"\s*:\s*"(user|assistant)"', head)
+                    and re.search(r'"message"\s*:\s*\{', head))
+    return "claude-code" if turn else None
+
+
+def detect(text: str, origin: str, importers: dict | None = None, complete: bool = True) -> str:
+    """The format `--format auto` reads `text` as. First the importers' own detectors, in registration order: a
+    parse function may carry `parse.detect(head: str) -> bool`, given the input's first HEAD_CHARS characters
+    (possibly cut mid-document). Then, for a known export whose importer is not loaded, an InputError naming the
+    plugin to install, rather than a confusing failure on its first record. Then the built-in rules."""
+    importers = importers or {}
+    head = text[:HEAD_CHARS]
+    for name, fn in importers.items():
+        detector = getattr(fn, "detect", None)
+        if detector is None:
+            continue
+        try:
+            hit = detector(head)
+        except Exception as exc:  # a plugin's bug must not break every `remember`
+            import warnings
+
+            from ..plugins import PluginWarning
+
+            warnings.warn(PluginWarning(f"the detector of format {name!r} failed ({exc.__class__.__name__}: "
+                                        f"{exc}); ignored"), stacklevel=2)
+            continue
+        if hit:
+            return name
+    kind = export_kind(head)
+    if kind is not None and kind not in importers:
+        what, plugin = KNOWN_EXPORTS[kind]
+        raise InputError(f"{origin}: looks like {what} (format {kind!r}), which the {plugin} plugin reads; it is "
+                         f"not loaded (pip install ./plugins/{plugin} from memcli's source, or check $MEMCLI_PLUGINS)")
+    return detect_format(text, complete)
+
+
 def parse(text: str, fmt: str, origin: str, importers: dict | None = None) -> tuple[str, list[Message]]:
     """(resolved format, messages). `importers` maps format names to parse functions (built-ins and plugins);
-    'auto' chooses among the built-in ones. Raises InputError naming origin and line."""
+    'auto' asks their detectors, then the built-in rules (detect). Raises InputError naming origin and line."""
     importers = importers or {"text": parse_text, "chat": parse_chat, "jsonl": parse_jsonl, "json": parse_json}
     if fmt != "auto" and fmt not in importers:
-        raise InputError(f"unknown format {fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
+        raise UsageError(f"unknown format {fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
     if fmt == "auto":
-        fmt = detect_format(text)
+        fmt = detect(text, origin, importers)
     messages = [piece for m in importers[fmt](text, origin) if m.text.strip() for piece in split_long(m)]
     if not messages:
         raise InputError(f"{origin}: no message with text found ({fmt}); nothing stored")
@@ -137,7 +223,7 @@ def split_long(msg: Message, limit: int = MAX_MESSAGE_CHARS) -> list[Message]:
     if text.strip():
         pieces.append(text)
     return [Message(text=p.strip(), speaker=msg.speaker, role=msg.role, occurred_at=msg.occurred_at,
-                    external_id=msg.external_id) for p in pieces if p.strip()]
+                    external_id=msg.external_id, tags=msg.tags) for p in pieces if p.strip()]
 
 
 def numbered(text: str) -> Iterator[tuple[int, int, str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..changes import Op
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..timeparse import future_time, parse_time, to_iso
 from ..types import DEFAULT_SCOPE, KINDS, NewMemory, RawInput, RememberResult
 from .keys import build_keys
@@ -78,7 +78,7 @@ def remember(ctx: "Context", inputs: Sequence[RawInput], *, fmt: str = "auto", s
         raise InputError(f"--at: {exc}") from None
     stated_at = default_time if at else ""
     if kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     try:
         expires_at = to_iso(future_time(expires, now=now)) if expires else None
     except ValueError as exc:
@@ -117,9 +117,9 @@ def _plan_stream(ctx: "Context", spool: Any, fmt: str, importers: dict) -> Calla
     from .parse import STREAMING, iter_jsonl
     from .stream import iter_parts, stream_format
 
-    item_fmt = stream_format(spool, fmt)
+    item_fmt = stream_format(spool, fmt, importers)
     if item_fmt not in importers:
-        raise InputError(f"unknown format {item_fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
+        raise UsageError(f"unknown format {item_fmt!r}; choose one of auto, {', '.join(sorted(importers))}")
     line_parser = STREAMING.get(importers[item_fmt])
     if line_parser is None:
         text = decode(spool.read_all(), spool.origin)
@@ -271,6 +271,6 @@ def drafts_for(ctx: "Context", messages: list[Message], scope: str, tags: list[s
     return [
         NewMemory(kind=kind, text=msg.text, speaker=msg.speaker, scope=scope, occurred_at=when,
                   content_hash=content_hash(kind, scope, msg, said), key_text=key_text, context=context,
-                  fts_text=fts_text, tags=list(tags))
+                  fts_text=fts_text, tags=sorted({*tags, *(clean_label(t, "tag") for t in msg.tags)}))
         for msg, when, said, (key_text, fts_text, context) in zip(messages, times, stated, keys)
     ]

@@ -5,6 +5,9 @@ for hours is worse than committing in parts: each part is one transaction (all o
 same input skips the parts already stored (each part is a source with its own content hash), so an interrupted
 ingest resumes without duplicates. Everything is validated (UTF-8, NUL bytes, every line parsed) before the
 first part is written, so bad input anywhere stores nothing.
+
+A zip archive (a ChatGPT or Claude.ai data export) is unpacked first (unzip): only the files that hold
+conversations, through the same checks, bounded in size and member count so a zip bomb is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import InputError
-from .parse import Message, detect_format, split_long
+from .parse import ZIP_MAGIC, Message, detect, split_long
 
 SMALL_INPUT = 8 * 1024 * 1024  # up to this, inputs are read whole and stored in one transaction
 WHOLE_LIMIT = 512 * 1024 * 1024  # formats that cannot be streamed (one JSON document, plugin formats)
@@ -27,6 +30,8 @@ PART_CHARS = 4 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
 LINE_PIECE = 1024 * 1024  # text and chat lines longer than this are read in pieces (a JSON line must be whole)
 _BLOCK = 1024 * 1024
+ZIP_MAX_BYTES = WHOLE_LIMIT  # unpacked, all members read together
+ZIP_MAX_MEMBERS = 100_000  # entries in the archive's directory (an export with images has thousands)
 
 
 @dataclass
@@ -108,6 +113,8 @@ def read_input(stream: BinaryIO, origin: str, *, small: int = SMALL_INPUT) -> by
         if not block:
             return bytes(buf)
         buf += block
+        if buf[:4] == ZIP_MAGIC:
+            return _stdin_zip(buf, stream, origin, small)
     checker = _Checker(origin)
     spool = tempfile.TemporaryFile(prefix="memcli-")  # mode 0600, no name on disk
     try:
@@ -131,15 +138,21 @@ def open_file(path, *, small: int = SMALL_INPUT) -> bytes | Spool:
     """A file's bytes, or for a large file a Spool over the file itself (checked in one pass, not copied)."""
     try:
         size = path.stat().st_size
-        if size <= small:
-            return path.read_bytes()
         fh = open(path, "rb")
+        if fh.read(4) == ZIP_MAGIC:  # a zip of any size is unpacked through the same checks
+            with fh:
+                return unzip(fh, str(path), small)
+        if size <= small:
+            with fh:
+                fh.seek(0)
+                return fh.read()
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     checker = _Checker(str(path))
     try:
+        fh.seek(0)
         while block := fh.read(_BLOCK):
             checker.feed(block)
         checker.finish()
@@ -149,8 +162,105 @@ def open_file(path, *, small: int = SMALL_INPUT) -> bytes | Spool:
     return Spool(str(path), fh, checker.size, checker.sha.hexdigest())
 
 
-def stream_format(spool: Spool, fmt: str) -> str:
-    return detect_format(spool.head(), complete=False) if fmt == "auto" else fmt
+def stream_format(spool: Spool, fmt: str, importers: dict | None = None) -> str:
+    """`importers` (name -> parse function, built-ins and plugins): their detectors are asked first (parse.detect)."""
+    return detect(spool.head(), spool.origin, importers, complete=False) if fmt == "auto" else fmt
+
+
+def _zip_members(zf, origin: str) -> list:
+    """The members that hold conversations: the archive's conversations.json (a ChatGPT or Claude.ai export),
+    else its .jsonl files in name order (Claude Code session logs), else its only file."""
+    import posixpath
+
+    infos = zf.infolist()
+    if len(infos) > ZIP_MAX_MEMBERS:
+        raise InputError(f"{origin}: zip archive has more than {ZIP_MAX_MEMBERS:,} entries; nothing stored")
+    files = [i for i in infos if not i.is_dir()
+             and not any(part.startswith(".") or part == "__MACOSX" for part in i.filename.split("/"))]
+    conversations = [i for i in files if posixpath.basename(i.filename) == "conversations.json"]
+    if len(conversations) > 1:
+        raise InputError(f"{origin}: zip archive holds {len(conversations)} conversations.json files; unzip it and "
+                         "remember them one at a time")
+    chosen = conversations or sorted((i for i in files if i.filename.endswith(".jsonl")), key=lambda i: i.filename)
+    if not chosen and len(files) == 1:
+        chosen = files
+    if not chosen:
+        raise InputError(f"{origin}: zip archive holds no conversations.json, no .jsonl file and not a single file "
+                         f"({len(files)} files); unzip it and remember the files you want")
+    return chosen
+
+
+def _unzip_into(fileobj: BinaryIO, origin: str, write) -> None:
+    """Write the chosen members' bytes (a newline between two members) to `write`, refusing more than
+    ZIP_MAX_BYTES in all whatever the archive's directory claims."""
+    import zipfile
+
+    total = 0
+    try:
+        with zipfile.ZipFile(fileobj) as zf:
+            for k, info in enumerate(_zip_members(zf, origin)):
+                if k:
+                    write(b"\n")
+                with zf.open(info) as member:
+                    while block := member.read(_BLOCK):
+                        total += len(block)
+                        if total > ZIP_MAX_BYTES:
+                            raise InputError(f"{origin}: zip archive unpacks to more than "
+                                             f"{ZIP_MAX_BYTES // (1024 * 1024)} MB; nothing stored")
+                        write(block)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise InputError(f"{origin}: not a readable zip archive ({exc}); nothing stored") from None
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or a compression method zipfile lacks
+        raise InputError(f"{origin}: cannot unpack the zip archive ({exc}); nothing stored") from None
+
+
+def unzip_bytes(data: bytes, origin: str) -> bytes:
+    """A zip archive held in memory -> the bytes of its conversation files (see _zip_members)."""
+    import io
+
+    out = bytearray()
+    _unzip_into(io.BytesIO(data), origin, out.extend)
+    return bytes(out)
+
+
+def unzip(fileobj: BinaryIO, origin: str, small: int = SMALL_INPUT) -> bytes | Spool:
+    """A zip archive on a seekable file -> its conversation files' bytes, as bytes when small, else as a Spool
+    (unpacked into a private temporary file and checked on the way, as read_input does)."""
+    checker = _Checker(origin)
+    spool = tempfile.TemporaryFile(prefix="memcli-")
+    try:
+        def write(block: bytes) -> None:
+            checker.feed(block)
+            spool.write(block)
+
+        _unzip_into(fileobj, origin, write)
+        checker.finish()
+        if checker.size <= small:
+            spool.seek(0)
+            data = spool.read()
+            spool.close()
+            return data
+    except OSError as exc:
+        spool.close()
+        raise InputError(f"{origin}: cannot unpack the zip archive to a temporary file: {exc.strerror}") from None
+    except BaseException:
+        spool.close()
+        raise
+    return Spool(origin, spool, checker.size, checker.sha.hexdigest())
+
+
+def _stdin_zip(buf: bytearray, stream: BinaryIO, origin: str, small: int) -> bytes | Spool:
+    """A zip archive piped in: zipfile needs to seek, so it is kept in a private temporary file first."""
+    with tempfile.TemporaryFile(prefix="memcli-") as raw:
+        size = len(buf)
+        raw.write(buf)
+        while block := stream.read(_BLOCK):
+            size += len(block)
+            if size > WHOLE_LIMIT:
+                raise InputError(f"{origin}: zip archive larger than {WHOLE_LIMIT // (1024 * 1024)} MB; nothing stored")
+            raw.write(block)
+        raw.seek(0)
+        return unzip(raw, origin, small)
 
 
 def _utf8_cut(data: bytes) -> int:

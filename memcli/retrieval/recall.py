@@ -76,7 +76,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
             fts = search_words(ctx, terms, filters, depth)
             lists["fts"] = [mid for mid, _ in fts]
             bm25 = dict(fts)
-        if query_vec is not None:
+        if query_vec is not None and not (not lists.get("fts") and _noise(ctx, terms)):
             vec = store.search.nearest(query_vec, filters, depth, resident=ctx.resident)
             similarity = dict(vec)
             lists["vector"] = [mid for mid, sim in vec if sim >= opts.min_similarity]
@@ -130,6 +130,18 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
             if touch:
                 store.memories.touch([h.id for h in hits], to_iso(ctx.now()))
     return hits
+
+
+def _noise(ctx: "Context", terms: list[str]) -> bool:
+    """No stored word matched the query (the caller checks), and one of its content words is a string the embedding
+    model does not know (it splits into many pieces: 'zzzqqq', or a name nothing stored mentions). Such a query
+    asks about something memory has never seen, and its vector carries no meaning: cosines of 0.25-0.45 with
+    anything (bench/abstain.py), above what real paraphrases score ('where do I live?' ~ 'I moved to Lisbon':
+    0.24), so a similarity floor cannot tell them apart; the words can. Abstain."""
+    pieces = getattr(ctx.embedder, "word_pieces", None)
+    if pieces is None or not terms:
+        return False
+    return any(pieces(t) >= ctx.recall_options.noise_pieces for t in terms)
 
 
 def _apply_priors(ctx: "Context", query: str, fused: list, asked_at: datetime) -> None:

@@ -46,9 +46,12 @@ class Summaries:
         for part in parts(ids):
             sql = ("SELECT l.memory_id FROM memory_links l JOIN summaries s ON s.memory_id = l.memory_id "
                    f"WHERE l.relation = 'derived_from' AND l.target_id IN ({marks(part)})")
-            if by_day:
-                sql += (" UNION SELECT s.memory_id FROM summaries s JOIN memories m ON m.scope = s.scope AND "
-                        "((s.period = 'day' AND s.period_key = substr(m.occurred_at, 1, 10)) OR s.period = 'profile') "
-                        f"WHERE m.id IN ({marks(part)})")
-            found.update(r[0] for r in self.db.conn.execute(sql, part + part if by_day else part))
+            if by_day:  # two lookups on summaries' (scope, period, period_key) index per memory: with an OR the
+                # planner walked every summary of the scope for each memory (restoring 500 of a 2,000-day scope: 0.1 s)
+                sql += (" UNION SELECT s.memory_id FROM memories m JOIN summaries s ON s.scope = m.scope AND "
+                        "s.period = 'day' AND s.period_key = substr(m.occurred_at, 1, 10) "
+                        f"WHERE m.id IN ({marks(part)})"
+                        " UNION SELECT s.memory_id FROM memories m JOIN summaries s ON s.scope = m.scope AND "
+                        f"s.period = 'profile' WHERE m.id IN ({marks(part)})")
+            found.update(r[0] for r in self.db.conn.execute(sql, part * 3 if by_day else part))
         return sorted(found)
