@@ -19,18 +19,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .paths import state_dir
+
 MARK = "# memcli consolidate"
 OVERDUE = timedelta(hours=36)  # a nightly job that has not succeeded for this long is overdue
-
-
-def state_dir() -> Path:
-    """Logs and run status: $MEMCLI_STATE_DIR, else the platformdirs state dir."""
-    env = os.environ.get("MEMCLI_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("memcli", appauthor=False))
 
 
 def _key(db: Path) -> str:

@@ -31,6 +31,17 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
+def state_dir() -> Path:
+    """Logs and run status (cron's consolidate log, hook offsets): $MEMCLI_STATE_DIR, else the platformdirs state
+    dir."""
+    env = os.environ.get("MEMCLI_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create a directory (and any missing parents) readable by the owner only; memories are personal.
     mkdir's mode applies to the leaf alone and is filtered by the umask, hence the explicit loop and chmod."""

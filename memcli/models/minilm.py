@@ -12,7 +12,6 @@ The weights are checked against a pinned SHA-256 before conversion, so a tampere
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -54,11 +53,9 @@ def gguf_path() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from .integrity import sha256_of
+
+    return sha256_of(path)
 
 
 def _complete(d: Path) -> bool:

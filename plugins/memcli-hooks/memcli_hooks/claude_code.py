@@ -73,9 +73,9 @@ def state_dir() -> Path:
     env = os.environ.get(ENV_STATE)
     if env:
         return Path(env).expanduser()
-    import platformdirs
+    from memcli.paths import state_dir as memcli_state_dir
 
-    return Path(platformdirs.user_state_dir("memcli", appauthor=False)) / "hooks"
+    return memcli_state_dir() / "hooks"
 
 
 def db_key(db: Path) -> str:
