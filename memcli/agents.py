@@ -116,8 +116,10 @@ class AgentSession:
         """Records of these ids that the agent may read (its scopes; active unless show_hidden); the others are
         left out, as if they did not exist."""
         records = self.memory.get([memory_id(i) for i in ids])
+        now = to_iso(self.memory.ctx.now())
         return {i: r for i, r in records.items()
-                if r["scope"] in self.policy.scopes and (self.policy.show_hidden or r["status"] == "active")}
+                if r["scope"] in self.policy.scopes and (self.policy.show_hidden or r["status"] == "active")
+                and not (r.get("expires_at") and r["expires_at"] <= now)}  # expired: gone for agents
 
     def get(self, ids: Sequence[int]) -> list[dict]:
         """Full records of up to MAX_GET memories, in the order asked, each with its provenance (`sources`) and its

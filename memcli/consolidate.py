@@ -133,10 +133,18 @@ def consolidate(ctx: "Context", *, scope: str | None = None, since: str | None =
 
 def _consolidate(ctx: "Context", scope, since, dry_run, decay_threshold, llm, progress) -> dict:
     store = ctx.store
+    expired: list[int] = []
+    if scope is None and since is None and not dry_run:
+        # remember --expires: their time has come (recall hid them already). First, so that the summaries and
+        # profiles quoting them are marked stale and rebuilt by this very run.
+        from .forgetting import erase_expired
+
+        expired = erase_expired(ctx)
     last_id = int(store.meta.get(META_LAST_ID) or 0)
     high_water = store.memories.max_id()
     new = store.memories.episodic_since(last_id, scope, since)
     report = _report(len(new), dry_run)
+    report["expired"] = expired
     # 1. near-duplicates
     merges = _near_duplicates(ctx, new, progress)
     report["merged"] = [{"merged": a, "into": b} for a, b in merges]
@@ -173,10 +181,6 @@ def _consolidate(ctx: "Context", scope, since, dry_run, decay_threshold, llm, pr
     if erased_any:
         store.maintenance.scrub_files()
     report["superseded"] = _supersede(ctx, scope)
-    if scope is None and since is None:  # remember --expires: their time has come (recall hid them already)
-        from .forgetting import erase_expired
-
-        report["expired"] = erase_expired(ctx)
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}
     with ctx.change(Op.CONSOLIDATE, detail=counts):
         store.meta.set(META_LAST_RUN, to_iso(ctx.now()))

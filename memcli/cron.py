@@ -45,8 +45,9 @@ def memcli_command() -> list[str]:
     return [sys.executable, "-m", "memcli"]
 
 
-def cron_line(db: Path, schedule: str = "17 3 * * *") -> str:
-    """The crontab entry for `db` (resolved), with this process's cache and config pinned."""
+def cron_line(db: Path, schedule: str = "17 3 * * *", embedder: str | None = None) -> str:
+    """The crontab entry for `db` (resolved), with this process's cache, config, state dir and (when one was given
+    by flag or environment) embedder pinned. cron reads '%' as a newline: escaped."""
     from .config import config_path
     from .paths import cache_dir
 
@@ -54,10 +55,13 @@ def cron_line(db: Path, schedule: str = "17 3 * * *") -> str:
     env = {"MEMCLI_CACHE_DIR": str(cache_dir().expanduser().resolve()),
            "MEMCLI_CONFIG": str(config_path().expanduser().resolve()),
            "MEMCLI_STATE_DIR": str(state_dir().expanduser().resolve())}
+    if embedder:
+        env["MEMCLI_EMBEDDER"] = embedder
     command = [*memcli_command(), "--db", str(db), "--actor", "cron", "consolidate", "--quiet",
                "--log", str(log_path(db))]
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return f"{schedule} {assignments} {shlex.join(command)} {MARK} {shlex.quote(str(db))}"
+    line = f"{schedule} {assignments} {shlex.join(command)} {MARK} {shlex.quote(str(db))}"
+    return line.replace("%", "\\%")
 
 
 def _crontab(args: list[str], stdin: str | None = None) -> str:
@@ -75,14 +79,14 @@ def _crontab(args: list[str], stdin: str | None = None) -> str:
 
 
 def _without(existing: str, db: Path) -> list[str]:
-    tail = f"{MARK} {shlex.quote(str(db))}"
+    tail = f"{MARK} {shlex.quote(str(db))}".replace("%", "\\%")
     return [ln for ln in existing.splitlines() if not ln.rstrip().endswith(tail)]
 
 
-def install(db: Path) -> str:
+def install(db: Path, embedder: str | None = None) -> str:
     """Add (or replace) this database's line; other lines are kept as they are."""
     db = Path(db).expanduser().resolve()
-    line = cron_line(db)
+    line = cron_line(db, embedder=embedder)
     lines = _without(_crontab(["-l"]), db)
     _crontab(["-"], "\n".join([*lines, line]) + "\n")
     return line

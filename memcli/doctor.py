@@ -36,10 +36,19 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
     except Exception as exc:
         checks.append(Check("sqlite-vec", False, f"cannot load: {exc}", "pip install --force-reinstall sqlean.py sqlite-vec"))
     for role, spec, module in (("embedder", embedder_spec, minilm), ("generator", generator_spec, gemma)):
-        if spec:
+        if spec and spec.startswith(("catalog:", "hf:")):  # a pulled model: in the cache, verified at pull
+            from .models.hub import is_pulled
+
+            name = spec.split(":", 1)[1]
+            checks.append(Check(f"{role} model", is_pulled(spec), f"configured: {spec}",
+                                f"memcli models pull {name}" if spec.startswith("catalog:")
+                                else f"memcli models use {role} PATH (or default)"))
+        elif spec and spec != "hash":
             path = Path(spec).expanduser()
             checks.append(Check(f"{role} model", path.is_file(), f"configured: {spec}",
                                 f"memcli models use {role} PATH (or default)"))
+        elif spec:
+            checks.append(Check(f"{role} model", True, f"configured: {spec} (a plugin's model)"))
         else:
             path = module.gguf_path()
             ok = module.is_prepared(path)

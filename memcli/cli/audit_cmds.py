@@ -52,7 +52,7 @@ def audit_log(
         return
     for r in records:
         ids = ",".join(map(str, r.memory_ids[:10])) + (f" +{len(r.memory_ids) - 10}" if len(r.memory_ids) > 10 else "")
-        print(f"{r.id:>6}  {r.at}  {safe(r.actor):<8} {r.op:<10} [{ids}] {_detail(r.detail)[:160]}")
+        print(f"{r.id:>6}  {local_time(r.at)}  {safe(r.actor):<8} {r.op:<10} [{ids}] {_detail(r.detail)[:160]}")
 
 
 @audit_app.command("show")
@@ -88,7 +88,7 @@ def audit_show(ctx: typer.Context, memory_id: Annotated[int, typer.Argument(help
         print("  evidence:")
         for ev in story["evidence"]:
             print(f"    source {ev['source_id']} ({safe(ev['origin'])}, {ev['format']}, received {ev['received_at']}) "
-                  f"message {safe(str(ev['message_id']))} #{ev['seq']}: "
+                  + (f"message {safe(str(ev['message_id']))} " if ev["message_id"] else "") + f"#{ev['seq']}: "
                   f"{safe(labelled(ev['speaker'], ev['text']))}")
         for direction, label in (("out", "->"), ("in", "<-")):
             for link in story["links"][direction]:
@@ -117,7 +117,7 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False,
     if json_out:
         out.emit_json(result)
     elif result["ok"]:
-        print(f"audit chain intact: {result['records']} records verified, last hash {result['last_hash'][:16]}")
+        print(f"audit chain intact: {result['records']} records verified, last hash {result['last_hash']}")
     if not result["ok"]:
         where = f" at record {result['first_broken']}" if result["first_broken"] is not None else ""
         raise ChainBroken(f"audit check failed{where}: {result['reason']}")

@@ -1,4 +1,4 @@
-"""models list|show|use|prepare, and ask."""
+"""models list|show|use|pull|prepare, and ask."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from .app import JsonOpt, MemcliGroup, QuietOpt, app
 from .choices import Role
 from .output import Output, safe
 
 models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
-                         help="The embedding model and the generator: list, show, use, prepare.")
+                         help="The embedding model and the generator: list, show, use, pull, prepare.")
 app.add_typer(models_app, name="models")
 ROLES = ("embedder", "generator")
 
@@ -23,31 +23,68 @@ def _describe(ctx: typer.Context, role: str) -> dict:
 
     spec = ctx.obj.model_spec(role)
     if spec:
-        path = Path(spec).expanduser() if not spec.startswith("hf:") else None
+        from ..models.hub import is_pulled, local_path
+
+        path = local_path(spec)
         return {"role": role, "model": spec, "source": "configured",
-                "path": str(path) if path else None, "ready": bool(path and path.is_file())}
+                "path": str(path) if path else None, "ready": is_pulled(spec)}
     module = minilm if role == "embedder" else gemma
     path = module.gguf_path()
     return {"role": role, "model": module.MODEL_ID, "source": "default (PyPI package)", "path": str(path),
             "ready": module.is_prepared(path)}
 
 
+def _catalog_rows(ctx: typer.Context) -> list[dict]:
+    from ..models import catalog
+    from ..models.hub import is_pulled
+
+    in_use = set()
+    for role in ROLES:
+        try:
+            entry = catalog.for_spec(ctx.obj.model_spec(role))
+        except InputError:  # a configured catalog name this version does not know
+            entry = None
+        if entry:
+            in_use.add(entry.name)
+    return [{"name": e.name, "role": e.role, "repo": e.repo, "file": e.filename, "license": e.license,
+             "size_bytes": e.size_bytes, "listed_size": e.listed_size, "dimension": e.dimension,
+             "pooling": e.pooling, "query_prefix": e.query_prefix, "document_prefix": e.document_prefix,
+             "spec": e.spec, "pulled": is_pulled(e.spec), "in_use": e.name in in_use}
+            for e in catalog.CATALOG.values()]
+
+
+def _complete_catalog_name(incomplete: str) -> list[str]:
+    from ..models import catalog
+
+    return [n for n in catalog.names() if n.startswith(incomplete)]
+
+
 @models_app.command("list")
-def models_list(ctx: typer.Context, json_out: JsonOpt = False):
-    """The models memcli will use for each role, and whether they are ready.
+def models_list(ctx: typer.Context,
+                catalog_only: Annotated[bool, typer.Option("--catalog", help="Only the catalog of models `memcli models pull` fetches, and which are pulled.")] = False,
+                json_out: JsonOpt = False):
+    """The models memcli will use for each role and whether they are ready, then the catalog of stronger models
+    one `memcli models pull NAME` away (--json lists the roles; --catalog --json the catalog).
 
     \b
-    Example:
+    Examples:
       memcli models list
+      memcli models list --catalog --json
     """
     out = Output(json_out, False)
-    rows = [_describe(ctx, role) for role in ROLES]
+    if catalog_only or not json_out:
+        catalog_rows = _catalog_rows(ctx)
     if json_out:
-        out.emit_json(rows)
+        out.emit_json(catalog_rows if catalog_only else [_describe(ctx, role) for role in ROLES])
         return
-    for r in rows:
-        print(f"{r['role']:<10} {safe(r['model'])}  [{r['source']}]  {'ready' if r['ready'] else 'not prepared'}"
-              f"  {safe(r['path'] or '')}")
+    if not catalog_only:
+        for r in (_describe(ctx, role) for role in ROLES):
+            print(f"{r['role']:<10} {safe(r['model'])}  [{r['source']}]  {'ready' if r['ready'] else 'not prepared'}"
+                  f"  {safe(r['path'] or '')}")
+        print("\ncatalog (memcli models pull NAME [--use]):")
+    for c in catalog_rows:
+        state = "in use" if c["in_use"] else "pulled" if c["pulled"] else ""
+        print(f"  {c['name']:<24} {c['role']:<9} {c['listed_size']:>12}  {state:<6}  {c['repo']}/{c['file']}")
 
 
 @models_app.command("show")
@@ -62,23 +99,97 @@ def models_show(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="
     Output(json_out, False).mapping(_describe(ctx, role_.value))
 
 
+def _configure(ctx: typer.Context, role: str, value: Optional[str]) -> tuple[Path, list[str]]:
+    """Save the role's model; the lines to tell the user (where it was saved, and the next step)."""
+    path = ctx.obj.configure(role, value)
+    lines = [f"{role}: {value or 'default'} (saved in {path})"]
+    if role == "embedder":
+        lines.append("run 'memcli reindex' to re-embed stored memories with it")
+    return path, lines
+
+
 @models_app.command("use")
 def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="The model's role.", metavar="ROLE")],
-               spec: Annotated[str, typer.Argument(help="GGUF path, hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
+               spec: Annotated[str, typer.Argument(help="GGUF path, a catalog name (memcli models list), hf:OWNER/REPO/FILE.gguf, or 'default'.")]):
     """Configure the model for a role (saved in the config file). Changing the embedder needs `memcli reindex`.
 
     \b
-    Example:
+    Examples:
       memcli models use generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
+      memcli models use embedder nomic-embed-text-v1.5
     """
+    from ..models import catalog
+
     role = role_.value
-    if spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
+    entry = None
+    if spec.startswith(catalog.SPEC_PREFIX) or (spec in catalog.CATALOG and not Path(spec).expanduser().exists()):
+        entry = catalog.get(spec)
+        if entry.role != role:
+            raise InputError(f"{entry.name} is a{'n' if entry.role == 'embedder' else ''} {entry.role} model, not "
+                             f"a{'n' if role == 'embedder' else ''} {role}")
+        value: Optional[str] = entry.spec
+    elif spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
         raise InputError(f"no such file: {spec}")
-    value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
-    path = ctx.obj.configure(role, value)
-    print(f"{role}: {value or 'default'} (saved in {path})")
-    if role == "embedder":
-        print("run 'memcli reindex' to re-embed stored memories with it")
+    else:
+        value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
+    _path, lines = _configure(ctx, role, value)
+    for line in lines:
+        print(line)
+    if entry:
+        from ..models.hub import is_pulled
+
+        if not is_pulled(entry.spec):
+            print(f"not pulled yet: 'memcli models pull {entry.name}' fetches it now (else the first use does)")
+
+
+@models_app.command("pull")
+def models_pull(ctx: typer.Context,
+                name: Annotated[str, typer.Argument(help="A catalog name (memcli models list --catalog).", metavar="NAME", autocompletion=_complete_catalog_name)],
+                use: Annotated[bool, typer.Option("--use", help="Also configure it as the model of its role.")] = False,
+                force: Annotated[bool, typer.Option("--force", help="Download again even if a verified copy is pulled.")] = False,
+                json_out: JsonOpt = False, quiet: QuietOpt = False):
+    """Download a catalogued model from the hub into the cache (resuming a dropped transfer), check it against
+    the hub's SHA-256 (a file that differs is deleted), and with --use configure it for its role. Needs
+    huggingface_hub: pip install 'memcli[hub]'.
+
+    \b
+    Examples:
+      memcli models pull nomic-embed-text-v1.5 --use && memcli reindex
+      memcli models pull qwen2.5-1.5b-instruct
+    """
+    from ..models import catalog
+    from ..models.hub import download, verified_sha256
+
+    try:
+        entry = catalog.get(name)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if use and entry.role not in ROLES:
+        raise UsageError(f"{entry.name} is a {entry.role}; memcli has no {entry.role} stage yet, so it cannot be "
+                         "used: pull it without --use")
+    out = Output(json_out, quiet)
+    path = download(entry.repo, entry.filename, revision=entry.revision, expected_sha256=entry.sha256,
+                    progress=out.info, quiet=quiet or json_out, force=force, label=entry.name)
+    result: dict = {"name": entry.name, "role": entry.role, "spec": entry.spec, "path": str(path),
+                    "size_bytes": path.stat().st_size, "sha256": verified_sha256(path)}
+    lines = [f"pulled {entry.name}: {path} ({result['size_bytes'] / 1e6:.1f} MB, SHA-256 verified)"]
+    if use:
+        saved, more = _configure(ctx, entry.role, entry.spec)
+        result["configured"] = str(saved)
+        if entry.role == "embedder":
+            result["next"] = "memcli reindex"
+        lines += more
+    elif entry.role in ROLES:
+        lines.append(f"use it: memcli models use {entry.role} {entry.name}")
+    else:
+        lines.append(f"catalogued for a later {entry.role} stage: memcli does not use it yet")
+    if json_out:
+        out.emit_json(result)
+    elif quiet:
+        print(path)
+    else:
+        for line in lines:
+            print(safe(line))
 
 
 @models_app.command("prepare")
@@ -86,7 +197,8 @@ def models_prepare(ctx: typer.Context,
                    role_: Annotated[Optional[Role], typer.Argument(help="The model's role (default: both).", metavar="[ROLE]")] = None,
                    force: Annotated[bool, typer.Option("--force", help="Rebuild the default files even if present.")] = False,
                    json_out: JsonOpt = False, quiet: QuietOpt = False):
-    """Fetch/convert/assemble the default models into the cache (otherwise done on first use).
+    """Fetch/convert/assemble the default models into the cache (otherwise done on first use); a configured
+    catalog or hf: model is pulled if it is not yet.
 
     \b
     Example:
@@ -166,7 +278,8 @@ def consolidate(
         print("removed" if cron.uninstall(db) else "no memcli consolidate entry for this database in the crontab")
         return
     if print_cron or install_cron:
-        print(cron.install(db) if install_cron else cron.cron_line(db))
+        embedder = ctx.obj.model_spec("embedder") if ctx.obj._embedder else None  # a flag or $MEMCLI_EMBEDDER
+        print(cron.install(db, embedder) if install_cron else cron.cron_line(db, embedder=embedder))
         return
     try:
         with ctx.obj.memory(out) as mem, out.progress("consolidating") as advance:
@@ -188,6 +301,7 @@ def consolidate(
     elif not quiet:
         print(f"{'would consolidate' if dry_run else 'consolidated'}: {report['new_memories']} new memories, "
               f"{len(report['merged'])} merged, {len(report['summaries_written'])} day summaries, "
+              f"{len(report['profiles_written'])} profiles, {len(report['expired'])} expired erased, "
               f"{report['decayed']} decayed below threshold (memcli forget --decayed removes them)")
 
 

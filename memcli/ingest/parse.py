@@ -369,7 +369,7 @@ def _record(obj, origin: str, where: str) -> Message:
         if value is not None and not isinstance(value, str):
             raise InputError(f"{origin}:{where}: field {key!r} must be a string, not {_json_type(value)}")
         if isinstance(value, str) and value.strip():
-            speaker = value.strip()
+            speaker = " ".join(value.split())[:200]  # a name is one line: it is shown inside one-line listings
             break
     ext = next((obj[k] for k in _ID_KEYS if obj.get(k) not in (None, "")), None)
     when = next((obj[k] for k in _TIME_KEYS if obj.get(k) not in (None, "")), None)

@@ -73,7 +73,7 @@ def remember(ctx: "Context", inputs: Sequence[RawInput], *, fmt: str = "auto", s
     tag_list = sorted({clean_label(t, "tag") for t in tags})
     now = ctx.now()
     try:
-        default_time = to_iso(parse_time(at, now=now)) if at else to_iso(now)
+        default_time = to_iso(parse_time(at, now=now, local=True)) if at else to_iso(now)
     except ValueError as exc:
         raise InputError(f"--at: {exc}") from None
     stated_at = default_time if at else ""

@@ -24,7 +24,9 @@ from ..errors import InputError
 from .parse import ZIP_MAGIC, Message, detect, split_long
 
 SMALL_INPUT = 8 * 1024 * 1024  # up to this, inputs are read whole and stored in one transaction
-WHOLE_LIMIT = 512 * 1024 * 1024  # formats that cannot be streamed (one JSON document, plugin formats)
+# formats that cannot be streamed (one JSON document, plugin formats) are parsed whole: Python's objects take
+# ~5-25x the text, so this bounds the memory a single input can take
+WHOLE_LIMIT = 256 * 1024 * 1024
 PART_MESSAGES = 1000
 PART_CHARS = 4 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
@@ -32,6 +34,7 @@ LINE_PIECE = 1024 * 1024  # text and chat lines longer than this are read in pie
 _BLOCK = 1024 * 1024
 ZIP_MAX_BYTES = WHOLE_LIMIT  # unpacked, all members read together
 ZIP_MAX_MEMBERS = 100_000  # entries in the archive's directory (an export with images has thousands)
+ZIP_MAX_RATIO = 200  # unpacked / packed bytes of a member: chat JSON packs 5-20x; a zip bomb packs 1000x
 
 
 @dataclass
@@ -201,9 +204,15 @@ def _unzip_into(fileobj: BinaryIO, origin: str, write) -> None:
             for k, info in enumerate(_zip_members(zf, origin)):
                 if k:
                     write(b"\n")
+                allowed = max(ZIP_MAX_RATIO * info.compress_size, 1 << 20)
+                unpacked = 0
                 with zf.open(info) as member:
                     while block := member.read(_BLOCK):
                         total += len(block)
+                        unpacked += len(block)
+                        if unpacked > allowed:
+                            raise InputError(f"{origin}: {info.filename} unpacks to more than {ZIP_MAX_RATIO} times "
+                                             "its packed size (a zip bomb?); nothing stored")
                         if total > ZIP_MAX_BYTES:
                             raise InputError(f"{origin}: zip archive unpacks to more than "
                                              f"{ZIP_MAX_BYTES // (1024 * 1024)} MB; nothing stored")

@@ -25,6 +25,10 @@ class Embedder(ABC):
     window: int = 254  # content tokens per chunk, leaving room for [CLS] and [SEP]
     overlap: int = 32
     batch_size: int = 64
+    # What the model card says to put before a query and before a stored text (asymmetric retrievers such as
+    # nomic-embed or bge are trained with them); empty for symmetric models like the default MiniLM.
+    query_prefix: str = ""
+    document_prefix: str = ""
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -35,12 +39,21 @@ class Embedder(ABC):
         return [text]
 
     def embed_chunks(self, texts: list[str], progress=None) -> list[np.ndarray]:
-        """One (n_chunks, dim) float32 array of unit vectors per input text; progress(done, total) per batch."""
+        """One (n_chunks, dim) float32 array of unit vectors per stored text (document prefix applied);
+        progress(done, total) per batch."""
+        return self._embed_texts(texts, self.document_prefix, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One unit vector for a search query (query prefix applied)."""
+        chunks = self._embed_texts([text], self.query_prefix)[0]
+        return _normalize(chunks.mean(axis=0, keepdims=True))[0]
+
+    def _embed_texts(self, texts: list[str], prefix: str, progress=None) -> list[np.ndarray]:
         pieces: list[str] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
-            for piece in self.chunk(text):
-                pieces.append(piece)
+            for piece in self.chunk(text):  # windows of the text itself; the prefix goes before each
+                pieces.append(prefix + piece)
                 owners.append(i)
         vectors = np.zeros((len(pieces), self.dimension), dtype=np.float32)
         for start in range(0, len(pieces), self.batch_size):
@@ -56,10 +69,6 @@ class Embedder(ABC):
         for owner, vec in zip(owners, vectors):
             out[owner].append(vec)
         return [np.stack(v) for v in out]
-
-    def embed_query(self, text: str) -> np.ndarray:
-        chunks = self.embed_chunks([text])[0]
-        return _normalize(chunks.mean(axis=0, keepdims=True))[0]
 
 
 def _normalize(v: np.ndarray) -> np.ndarray:
@@ -78,6 +87,10 @@ def _file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+_POOLING = {"mean": "LLAMA_POOLING_TYPE_MEAN", "cls": "LLAMA_POOLING_TYPE_CLS",
+            "last": "LLAMA_POOLING_TYPE_LAST", "rank": "LLAMA_POOLING_TYPE_RANK"}
+
+
 class LlamaEmbedder(Embedder):
     """Any GGUF embedding model run by llama.cpp (settings from FACTS.md: n_ctx = n_batch = n_ubatch = 256).
 
@@ -88,11 +101,17 @@ class LlamaEmbedder(Embedder):
     """
 
     def __init__(self, path: Path, *, model_id: str | None = None, n_ctx: int = 256,
-                 contexts: tuple[int, ...] = (64, 128), threads: int | None = None, repack: bool = False):
+                 contexts: tuple[int, ...] = (64, 128), threads: int | None = None, repack: bool = False,
+                 query_prefix: str = "", document_prefix: str = "", pooling: str | None = None):
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"embedding model not found: {path}")
         self.path = path
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        if pooling is not None and pooling not in _POOLING:
+            raise ModelError(f"unknown pooling {pooling!r} for {path}; one of {', '.join(_POOLING)}")
+        self.pooling = pooling  # None: what the GGUF says
         # Repacked weights ("extra buffers") embed ~10% faster on AVX-512 but crash AMX CPUs on quantized weights
         # (models/llama_load.py): only the default F16 MiniLM, which has no AMX kernel, keeps them there.
         self.repack = repack
@@ -119,7 +138,11 @@ class LlamaEmbedder(Embedder):
             shape = None
         if shape != (1, self.dimension):
             raise ModelError(unpooled)
-        self.window = n_ctx - 2
+        # Chunks leave room for [CLS], [SEP] and the longer of the two prefixes, so a prefixed chunk still fits.
+        prefix_tokens = max((len(self._tokens(p)) for p in (query_prefix, document_prefix) if p), default=0)
+        self.window = n_ctx - 2 - prefix_tokens
+        if self.window < 32:
+            raise ModelError(f"the prefixes of {path} leave no room in a {n_ctx}-token window")
         self.batch_size = 16  # measured: 16 texts per embed() call beats 32 and 64 on 2 cores
 
     def _context(self, n_ctx: int):
@@ -128,6 +151,7 @@ class LlamaEmbedder(Embedder):
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise ModelError(f"llama-cpp-python is not installed: {exc}") from exc
         try:
+            pooling = {} if self.pooling is None else {"pooling_type": getattr(llama_cpp, _POOLING[self.pooling])}
             with quiet_stderr(), (nullcontext() if self.repack else crash_safe_params()):
                 return llama_cpp.Llama(
                     model_path=str(self.path),
@@ -137,6 +161,7 @@ class LlamaEmbedder(Embedder):
                     n_ubatch=n_ctx,  # n_ubatch < n_batch aborts the process with mean pooling
                     n_threads=self.threads,
                     verbose=False,
+                    **pooling,
                 )
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on unusable files
             raise ModelError(f"cannot load embedding model {self.path}: {exc}") from exc
@@ -197,11 +222,23 @@ class LlamaEmbedder(Embedder):
 
 
 def load_embedder(spec: str | None = None, progress=None) -> Embedder:
-    """The default MiniLM (prepared on first use), or a GGUF given by path or hf: spec."""
+    """The default MiniLM (prepared on first use), or a GGUF given by path, `hf:` spec or `catalog:NAME` spec. A
+    catalogued model (also when named by its exact `hf:` spec) embeds with its model card's pooling and prefixes."""
     if spec and spec not in ("default", "minilm", "all-MiniLM-L6-v2"):
+        from . import catalog
         from .hub import resolve_spec
 
-        return LlamaEmbedder(resolve_spec(spec, progress))
+        entry = catalog.for_spec(spec)
+        if entry is None:
+            return LlamaEmbedder(resolve_spec(spec, progress))
+        if entry.role != "embedder":
+            raise ModelError(f"{entry.name} is a {entry.role} model, not an embedding model"
+                             + ("; memcli has no rerank stage yet" if entry.role == "reranker" else ""))
+        path = resolve_spec(entry.spec, progress)
+        from .integrity import file_sha256
+
+        return LlamaEmbedder(path, model_id=catalog.model_id(entry, file_sha256(path)), pooling=entry.pooling,
+                             query_prefix=entry.query_prefix, document_prefix=entry.document_prefix)
     from . import minilm
 
     path = minilm.prepare(progress)

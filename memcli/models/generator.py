@@ -68,10 +68,21 @@ class LlamaGenerator(Generator):
 
 
 def load_generator(spec: str | None = None, progress=None) -> Generator:
+    """The default gemma-3-270m (assembled on first use), or a GGUF given by path, `hf:` spec or `catalog:NAME`."""
     if spec and spec not in ("default", "gemma-3-270m"):
+        from . import catalog
         from .hub import resolve_spec
 
-        return LlamaGenerator(resolve_spec(spec, progress))
+        entry = catalog.for_spec(spec)
+        if entry is None:
+            return LlamaGenerator(resolve_spec(spec, progress))
+        if entry.role != "generator":
+            raise ModelError(f"{entry.name} is a{'n' if entry.role == 'embedder' else ''} {entry.role} model, "
+                             "not a generator")
+        path = resolve_spec(entry.spec, progress)
+        from .integrity import file_sha256
+
+        return LlamaGenerator(path, model_id=catalog.model_id(entry, file_sha256(path)))
     from . import gemma
 
     path = gemma.prepare(progress)

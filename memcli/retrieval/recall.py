@@ -133,15 +133,21 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
 
 
 def _noise(ctx: "Context", terms: list[str]) -> bool:
-    """No stored word matched the query (the caller checks), and one of its content words is a string the embedding
-    model does not know (it splits into many pieces: 'zzzqqq', or a name nothing stored mentions). Such a query
-    asks about something memory has never seen, and its vector carries no meaning: cosines of 0.25-0.45 with
-    anything (bench/abstain.py), above what real paraphrases score ('where do I live?' ~ 'I moved to Lisbon':
-    0.24), so a similarity floor cannot tell them apart; the words can. Abstain."""
+    """No stored word matched the query (the caller checks), and one of its content words is letter noise to the
+    embedding model: at least `noise_pieces` vocabulary pieces of under `noise_chars_per_piece` letters on average
+    ('zzzqqq': 5 pieces of 1.2; a real word the model spells out, 'allergies' or 'kubernetes', has pieces of 2.5-3
+    letters). Such a query asks about something memory has never seen, and its vector carries no meaning: cosines
+    of 0.25-0.45 with anything (bench/abstain.py), above what real paraphrases score ('where do I live?' ~ 'I moved
+    to Lisbon': 0.24), so a similarity floor cannot tell them apart; the words can. Abstain."""
     pieces = getattr(ctx.embedder, "word_pieces", None)
     if pieces is None or not terms:
         return False
-    return any(pieces(t) >= ctx.recall_options.noise_pieces for t in terms)
+    opts = ctx.recall_options
+    for term in terms:
+        n = pieces(term)
+        if n >= opts.noise_pieces and len(term) / n < opts.noise_chars_per_piece:
+            return True
+    return False
 
 
 def _apply_priors(ctx: "Context", query: str, fused: list, asked_at: datetime) -> None:

@@ -142,4 +142,9 @@ class AuditLog:
         return out
 
     def has_hash(self, record_hash: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM audit_log WHERE hash = ?", [record_hash]).fetchone() is not None
+        """A record with this hash, or with a hash starting with it (16 hex digits at least, as people copy)."""
+        record_hash = record_hash.strip().lower()
+        if len(record_hash) < 16 or any(c not in "0123456789abcdef" for c in record_hash):
+            return False
+        return self.conn.execute("SELECT 1 FROM audit_log WHERE substr(hash, 1, ?) = ?",
+                                 [len(record_hash), record_hash]).fetchone() is not None

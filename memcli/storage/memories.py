@@ -19,6 +19,7 @@ from .vectors import Vectors
 # for good — in an agent's notes and in the audit log.
 NEXT_MEMORY_ID = ("(SELECT max(coalesce((SELECT max(id) FROM memories), 0), "
                   f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0)) + 1)")
+NOT_EXPIRED = "(expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 RECORD_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                "last_recalled_at", "status", "flags", "valid_until", "expires_at")
 
@@ -238,7 +239,8 @@ class Memories:
         cols = ("id", "speaker", "text", "occurred_at")
         rows = self.db.conn.execute(
             f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
-            "AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, id", [scope, day, day + "T99"])
+            f"AND {NOT_EXPIRED} AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, id",
+            [scope, day, day + "T99"])
         return [dict(zip(cols, r)) for r in rows]
 
     def self_statements(self, scope: str, pattern_words: Sequence[str], limit: int) -> list[dict]:
@@ -247,7 +249,7 @@ class Memories:
         likes = " OR ".join("(' ' || lower(text) || ' ') LIKE ?" for _ in pattern_words)
         rows = self.db.conn.execute(
             f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
-            f"AND ({likes}) ORDER BY occurred_at DESC, id DESC LIMIT ?",
+            f"AND {NOT_EXPIRED} AND ({likes}) ORDER BY occurred_at DESC, id DESC LIMIT ?",
             [scope, *[f"% {w} %" for w in pattern_words], limit])
         return [dict(zip(cols, r)) for r in rows]
 

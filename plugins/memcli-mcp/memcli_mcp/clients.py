@@ -139,6 +139,28 @@ def snippet(client: str, *, db: str | os.PathLike[str] | None = None, scopes: Se
     return Plan(client, path, spec.key, entry)
 
 
+def _strict_object(pairs: list) -> dict:
+    """A JSON object whose keys are unique: a settings file with a key twice is not rewritten with one of them."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
+    return dict(pairs)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number a float holds: 1e400 would be written back as Infinity, which is not JSON."""
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is too large")
+    return value
+
+
 def install(plan: Plan) -> str:
     """Merge the plan's entry into its file; a line saying what happened."""
     target = plan.path.resolve()  # through a symlink (dotfiles), so the link stays a link
@@ -149,9 +171,12 @@ def install(plan: Plan) -> str:
     data: Any = {}
     if raw is not None and raw.strip():
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite,
+                          object_pairs_hook=_strict_object)
+        except (UnicodeDecodeError, ValueError) as exc:
+            where = (f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError)
+                     else f" ({exc})" if isinstance(exc, ValueError) and not isinstance(exc, UnicodeDecodeError)
+                     else "")
             raise InputError(f"{target}: not valid JSON{where}; fix it or add the entry by hand (memcli mcp config "
                              f"{plan.client}); nothing changed") from None
     if not isinstance(data, dict):
