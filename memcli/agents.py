@@ -155,6 +155,8 @@ class AgentSession:
             rows += self.memory.recent(Filters(**{**filters.__dict__, "scope": s,
                                                   "active_only": not self.policy.show_hidden}),
                                        limit=limit + 1, before_id=before_id)
+        now = to_iso(self.memory.ctx.now())
+        rows = [r for r in rows if not (r.get("expires_at") and r["expires_at"] <= now)]  # expired: gone for agents
         rows.sort(key=lambda r: -r["id"])
         page = rows[:limit]
         return page, (page[-1]["id"] if len(rows) > limit else None)
@@ -162,7 +164,13 @@ class AgentSession:
     def audit_show(self, mid: int) -> dict:
         mid = memory_id(mid)
         story = self.memory.audit_show(mid)
-        if story["exists"] and mid not in self.readable([mid]):
+        if not story["exists"]:  # erased: its records only if it was created in one of the agent's scopes
+            created = next((r for r in story["audit"] if isinstance(r.get("detail"), dict)
+                            and str(mid) in (r["detail"].get("seals") or {})), None)
+            if created is None or created["detail"].get("scope") not in self.policy.scopes:
+                raise InputError(f"no memory with id {mid} in this agent's memory")
+            return story
+        if mid not in self.readable([mid]):
             if story["memory"]["scope"] not in self.policy.scopes:
                 raise InputError(f"no memory with id {mid} in this agent's memory")
             # archived or quarantined: the agent learns it exists and why, never its text
@@ -194,19 +202,24 @@ class AgentSession:
         ids = sorted({memory_id(i) for i in ids})
         if len(ids) > p.forget_per_call:
             raise InputError(f"at most {p.forget_per_call} ids per forget call (got {len(ids)})")
-        mine = self.memory.get(ids)
-        foreign = [i for i in ids if i not in mine or mine[i]["scope"] not in p.scopes]
+        mine = self.readable(ids)  # what get and update see: its scopes, not hidden, not expired
+        foreign = [i for i in ids if i not in mine]
         if foreign:
             raise InputError(f"no memory with id {', '.join(map(str, foreign))} in this agent's memory; "
                              "nothing changed")
         if self.removed + len(ids) > p.forget_per_session:
             raise InputError(f"this session may remove at most {p.forget_per_session} memories "
                              f"({self.removed} so far); ask the user to run 'memcli forget' for more")
-        today = self._removed_today()
-        if today + len(ids) > p.forget_per_day:
-            raise InputError(f"agents acting as {self.memory.actor!r} may remove at most {p.forget_per_day} "
-                             f"memories a day ({today} so far); ask the user to run 'memcli forget' for more")
-        result = self.memory.forget(ids, archive=not erase)
+        def within_the_day() -> None:  # under the write lock: two server processes cannot both pass it
+            today = self._removed_today()
+            if today + len(ids) > p.forget_per_day:
+                raise InputError(f"agents acting as {self.memory.actor!r} may remove at most {p.forget_per_day} "
+                                 f"memories a day ({today} so far); ask the user to run 'memcli forget' for more")
+
+        within_the_day()  # early, without the lock: the usual refusal costs nothing
+        from .forgetting import forget
+
+        result = forget(self.memory.ctx, ids, archive=not erase, check=within_the_day)
         self.removed += len(result.ids)
         return result
 

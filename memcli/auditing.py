@@ -29,6 +29,10 @@ def audit_verify(ctx: "Context", expect_hash: str | None = None) -> dict:
     """The chain, the memory index, the append-only triggers, a record for every stored memory, and (given the
     last hash saved somewhere else, e.g. consolidate's cron log) that no record after it was cut off."""
     audit = ctx.store.audit
+    if expect_hash is not None and (len(expect_hash.strip()) < 16
+                                    or any(c not in "0123456789abcdefABCDEF" for c in expect_hash.strip())):
+        raise InputError("--expect-hash takes the last hash audit verify printed (at least its first 16 hex "
+                         "digits)")
     with ctx.store.snapshot():
         checked, broken, reason, last_hash = audit.verify()
         if broken is None:

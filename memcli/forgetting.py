@@ -7,7 +7,7 @@ nothing is deleted; a selection that matches nothing deletes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .changes import Op
@@ -67,35 +67,43 @@ def decayed_among(ctx: "Context", ids: Sequence[int], threshold: float | None = 
     return [i for i in ids if i in keep]
 
 
-def forget(ctx: "Context", ids: Sequence[int], *, archive: bool = False) -> ForgetResult:
-    """Hard erasure by default (see storage/erasure.py); `archive` only hides from recall, reversibly."""
+def forget(ctx: "Context", ids: Sequence[int], *, archive: bool = False,
+           check: Callable[[], None] | None = None) -> ForgetResult:
+    """Hard erasure by default (see storage/erasure.py); `archive` only hides from recall, reversibly. `check` runs
+    inside the change, under the write lock, before anything is removed (an agent's budget is counted there, so two
+    processes cannot both pass it)."""
     ids = sorted(set(memory_id(i) for i in ids))
     if not ids:
         return ForgetResult(ids=[], archived=archive)
     if archive:
-        return _archive(ctx, ids)
+        return _archive(ctx, ids, check)
     store = ctx.store
     # Ids only in the record: a content hash is a SHA-256 of the text with its speaker, time and id, and a short
     # secret ('my PIN is 4821') could be guessed back from it in seconds.
     with ctx.change(Op.FORGET) as ch:
+        if check is not None:
+            check()
         erased = store.erase(ids, to_iso(ctx.now()))
         rebuild_context(ctx, erased.sources_redacted)
-        ch.memory_ids = erased.erased_ids
+        ch.memory_ids = erased.erased_ids + erased.reinstated
         ch.detail = {"derived_deleted": erased.derived_deleted, "derived_stale": erased.derived_stale,
-                     "sources_deleted": erased.sources_deleted, "sources_redacted": erased.sources_redacted}
+                     "sources_deleted": erased.sources_deleted, "sources_redacted": erased.sources_redacted,
+                     "reinstated": erased.reinstated}
     scrubbed = store.maintenance.scrub_files()
     result = ForgetResult(ids=ids, derived_deleted=erased.derived_deleted, derived_stale=erased.derived_stale,
                           sources_deleted=erased.sources_deleted, sources_redacted=erased.sources_redacted,
-                          files_scrubbed=scrubbed)
+                          files_scrubbed=scrubbed, reinstated=erased.reinstated)
     from .plugins import notify
 
     notify(ctx, "after_forget", result=result)
     return result
 
 
-def _archive(ctx: "Context", ids: list[int]) -> ForgetResult:
+def _archive(ctx: "Context", ids: list[int], check: Callable[[], None] | None = None) -> ForgetResult:
     store = ctx.store
     with ctx.change(Op.ARCHIVE) as ch:
+        if check is not None:
+            check()
         changed = store.memories.set_status(ids, "archived", only_from=("active", "quarantined"))
         # a day summary or profile quoting them would keep showing them: rebuilt without them
         stale = store.summaries.covering(changed)

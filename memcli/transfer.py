@@ -90,6 +90,10 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
                    and (current is None or current == tuple(vec_model))
                    and (loaded is None or loaded.model_id == vec_model[0]))
     fresh_vectors = {}
+    # A summary or profile is the one of its (scope, period, key): an imported one whose place is taken here
+    # would be a second, never rebuilt; a stale one (emptied by a forget) is rebuilt by consolidate, not imported.
+    memories = [m for m in memories if not (m.get("summary_of") and (
+        m.get("stale") or store.summaries.of(m["scope"], *m["summary_of"]) is not None))]
     known = store.memories.existing(m["content_hash"] for m in memories)
     todo = [m for m in memories if m["content_hash"] not in known]
     keyed = [m for m in todo if not m.get("stale")]

@@ -138,13 +138,14 @@ class SummaryRef(NamedTuple):
 
 
 class Erasure(NamedTuple):
-    """What one erasure removed or emptied."""
+    """What one erasure removed or emptied, and the facts made current again (their correction was erased)."""
 
     erased_ids: list[int]
     derived_deleted: list[int]
     derived_stale: list[int]
     sources_deleted: list[int]
     sources_redacted: list[int]
+    reinstated: list[int] = []
 
 
 @dataclass
@@ -196,6 +197,7 @@ class ForgetResult(Result):
     sources_deleted: list[int] = field(default_factory=list)
     sources_redacted: list[int] = field(default_factory=list)
     files_scrubbed: bool = True
+    reinstated: list[int] = field(default_factory=list)  # superseded memories current again: their successor went
 
 
 @dataclass

@@ -312,3 +312,19 @@ def test_the_real_catalog_names_exact_files_and_the_model_cards_prefixes():
     assert entries["bge-small-en-v1.5"].query_prefix == "Represent this sentence for searching relevant passages: "
     assert catalog.for_spec("hf:nomic-ai/nomic-embed-text-v1.5-GGUF/nomic-embed-text-v1.5.f16.gguf") \
         is entries["nomic-embed-text-v1.5"]
+
+
+def test_a_failed_update_keeps_the_working_copy(cli, hub, gguf, tmp_path):
+    """A pull that failed half-way deleted the verified model first, leaving the configured embedder unusable."""
+    assert cli("models", "pull", "test-minilm").exit_code == 0
+    good = gguf.read_bytes()
+    newer = bytearray(good)
+    newer[len(good) // 2] ^= 0xFF
+    hub.files[f"{REPO}/{FILE}"] = bytes(newer)
+    hub.advertised[f"{REPO}/{FILE}"] = hashlib.sha256(good + b"x").hexdigest()  # a new version, served wrong
+    r = cli("models", "pull", "test-minilm", "--force")
+    assert r.exit_code == 1 and "any earlier copy is kept" in error_line(r.stderr)
+    assert pulled(tmp_path).read_bytes() == good
+    from memcli.models.embedder import load_embedder
+
+    assert load_embedder("catalog:test-minilm").dimension == 384

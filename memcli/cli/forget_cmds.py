@@ -94,6 +94,9 @@ def forget(
             extra += f", {len(result.derived_deleted)} derived erased"
         if result.derived_stale:
             extra += f", {len(result.derived_stale)} derived marked stale"
+        if result.reinstated:  # their correction was forgotten: the older version says what is current again
+            extra += (f"; memor{'y' if len(result.reinstated) == 1 else 'ies'} "
+                      f"{', '.join(map(str, result.reinstated))} current again (the correction was forgotten)")
         print(f"{'Archived' if archive else 'Forgot'} {len(result.ids)} memor{'y' if len(result.ids) == 1 else 'ies'}{extra}.")
         if not result.files_scrubbed:
             out.warn(SCRUB_PENDING)

@@ -128,10 +128,15 @@ def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="T
             raise InputError(f"{entry.name} is a{'n' if entry.role == 'embedder' else ''} {entry.role} model, not "
                              f"a{'n' if role == 'embedder' else ''} {role}")
         value: Optional[str] = entry.spec
-    elif spec != "default" and not spec.startswith("hf:") and not Path(spec).expanduser().is_file():
+    elif spec.startswith("hf:"):
+        from ..models.hub import parse_hf_spec
+
+        parse_hf_spec(spec)  # a malformed spec is refused now, not saved to break every later command
+        value = spec
+    elif spec != "default" and not Path(spec).expanduser().is_file():
         raise InputError(f"no such file: {spec}")
     else:
-        value = None if spec == "default" else (spec if spec.startswith("hf:") else str(Path(spec).expanduser().resolve()))
+        value = None if spec == "default" else str(Path(spec).expanduser().resolve())
     _path, lines = _configure(ctx, role, value)
     for line in lines:
         print(line)

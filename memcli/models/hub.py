@@ -81,7 +81,7 @@ def download(repo: str, filename: str, *, revision: str = "main", expected_sha25
     """Fetch one file of a hub repo into memcli's cache and verify it; an already verified copy is kept (unless
     `force`) once the hub confirms it is still the file it serves."""
     from ..paths import ensure_private_dir, make_private
-    from .integrity import file_sha256
+    from .integrity import file_sha256, sha256_of
 
     hub = _hub()
     path = pulled_path(repo, filename)
@@ -108,7 +108,10 @@ def download(repo: str, filename: str, *, revision: str = "main", expected_sha25
         if progress:
             progress(f"{what} is already pulled and verified ({path})")
         return path
-    _discard(path)  # an old, damaged or unverified copy: huggingface_hub would otherwise keep it
+    # Downloaded beside, verified, then renamed over the old copy: a pull that fails half-way (the network, a
+    # wrong checksum) leaves the working model as it was.
+    staging = cache_dir().joinpath("models", "hub", ".staging", *repo.split("/"))
+    (staging / filename).unlink(missing_ok=True)  # huggingface_hub would keep a stale staged copy as it is
     ensure_private_dir(path.parent)
     if progress:
         size = f" ({meta.size / 1e6:.1f} MB)" if meta.size else ""
@@ -120,20 +123,20 @@ def download(repo: str, filename: str, *, revision: str = "main", expected_sha25
         disable_progress_bars()
     try:
         got = Path(hub.hf_hub_download(repo_id=repo, filename=filename, revision=meta.commit_hash or revision,
-                                       local_dir=str(cache_dir().joinpath("models", "hub", *repo.split("/"))),
-                                       endpoint=endpoint))
+                                       local_dir=str(staging), endpoint=endpoint))
     except Exception as exc:
         raise ModelError(f"downloading {what} failed: {_reason(exc)}") from exc
     finally:
         if silenced:
             enable_progress_bars()
-    if got.resolve() != path.resolve():  # pragma: no cover - huggingface_hub's local_dir layout is documented
-        raise ModelError(f"huggingface_hub put {what} at {got}, not at {path}")
-    digest = file_sha256(path)
+    digest = sha256_of(got)
     if digest != expected:
-        _discard(path)
+        got.unlink(missing_ok=True)
         raise ModelError(f"the downloaded {what} does not match the hub's SHA-256 ({digest[:12]}…, expected "
-                         f"{expected[:12]}…); deleted it: run the command again")
+                         f"{expected[:12]}…); deleted it (any earlier copy is kept): run the command again")
+    _stamp(path).unlink(missing_ok=True)
+    os.replace(got, path)
+    file_sha256(path)  # remembered for the cheap check at load
     make_private(path)
     stamp = _stamp(path)
     part = stamp.with_name(f".{stamp.name}.{os.getpid()}")

@@ -46,6 +46,7 @@ def erase(db: Database, keys: Keys, ids: Sequence[int], now: str) -> Erasure:
     doomed_list = sorted(doomed)
     message_ids: set[int] = set()
     source_ids: set[int] = set()
+    reinstated: set[int] = set()
     # sqlite-vec clears a deleted vector's bytes itself (tests/test_forget.py checks the raw file). Zeroing
     # first was a second guard while vectors were float32; sqlite-vec 0.1.9 cannot UPDATE an int8 vector.
     for part in parts(doomed_list):
@@ -55,12 +56,13 @@ def erase(db: Database, keys: Keys, ids: Sequence[int], now: str) -> Erasure:
         message_ids.update(r[0] for r in rows)
         source_ids.update(r[1] for r in rows)
         keys.drop(part)
-        # A fact whose only successor goes is current again (its superseded_by link goes with the successor).
-        conn.execute(
+        # A fact whose only successor goes is current again (its superseded_by link goes with the successor);
+        # the forget's record names it, so the log says why the older version is back.
+        reinstated.update(r[0] for r in conn.execute(
             "UPDATE memories SET valid_until = NULL WHERE id IN (SELECT memory_id FROM memory_links WHERE "
             f"relation = 'superseded_by' AND target_id IN ({marks(part)})) AND NOT EXISTS (SELECT 1 FROM "
             "memory_links l WHERE l.memory_id = memories.id AND l.relation = 'superseded_by' AND l.target_id NOT IN "
-            f"({marks(part)}))", part + part)
+            f"({marks(part)})) RETURNING id", part + part))
         conn.execute(f"DELETE FROM memories WHERE id IN ({marks(part)})", part)  # cascades tags, links
     # Their messages go too, unless a surviving memory is that very message (same text): a merged duplicate's
     # message is also linked to the memory it was merged into, and a fact links its evidence, but neither
@@ -85,4 +87,5 @@ def erase(db: Database, keys: Keys, ids: Sequence[int], now: str) -> Erasure:
     # its text and search keys go now; the row stays, marked stale, so the next consolidate rebuilds it.
     keys.mark_stale(sorted(stale))
     return Erasure(erased_ids=doomed_list, derived_deleted=derived_deleted, derived_stale=sorted(stale),
-                   sources_deleted=sources_deleted, sources_redacted=sources_redacted)
+                   sources_deleted=sources_deleted, sources_redacted=sources_redacted,
+                   reinstated=sorted(reinstated - doomed))

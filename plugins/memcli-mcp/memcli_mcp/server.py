@@ -29,7 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from memcli.agents import MAX_GET, MAX_LIST, AgentPolicy, AgentSession
 from memcli.errors import MemcliError
-from memcli.timeparse import parse_time, to_iso
+from memcli.timeparse import to_iso
 from memcli.types import Filters
 from memcli.validate import MAX_ID, MAX_LABEL, MAX_QUERY_CHARS
 
@@ -68,10 +68,11 @@ KindsArg = Annotated[list[Kind] | None, Field(max_length=4, description=(
     "Only these kinds: episodic (what was said or noted), fact (extracted), summary (a day's), profile (the "
     "user's). Omit for all."))]
 SinceArg = Annotated[TimeText | None, Field(description=(
-    "Only memories of events at or after this time: '7d' (7 days ago), '12h', 'today', 'yesterday', or ISO-8601 "
-    "like '2024-05-01' or '2024-05-01T10:00:00Z' (naive times are UTC)."))]
+    "Only memories of events at or after this time, as the memcli CLI reads --since: '7d' (7 days ago), '12h', "
+    "'today', 'yesterday', 'last week', '3mo', ISO-8601 like '2024-05-01' or '2024-05-01T10:00:00Z' (a time "
+    "without a zone is the user's local time)."))]
 UntilArg = Annotated[TimeText | None, Field(description=(
-    "Only memories of events before this time; same forms as since ('yesterday' = before yesterday 00:00 UTC)."))]
+    "Only memories of events before this time; same forms as since ('last week' = until the end of last week)."))]
 
 
 # -- results -------------------------------------------------------------------------------------------------------
@@ -258,11 +259,13 @@ def refusals_as_tool_errors(tool: Callable[P, Awaitable[R]]) -> Callable[P, Awai
 def _time(value: str | None, name: str) -> str | None:
     if value is None:
         return None
-    try:
-        return to_iso(parse_time(value))
-    except (ValueError, OverflowError):
-        raise ToolError(f"{name}: {value[:40]!r} is not a time memcli can read (use e.g. '7d', '12h', 'yesterday', "
-                        "'2024-05-01' or '2024-05-01T10:00:00Z')") from None
+    from memcli.errors import InputError
+    from memcli.timeparse import option_time
+
+    try:  # exactly as the CLI reads --since/--until: phrases, local naive times, '2m' refused as ambiguous
+        return option_time(value, name)
+    except InputError as exc:
+        raise ToolError(str(exc).removeprefix("--")) from None
 
 
 def _records(records: list[dict]) -> list[dict]:
