@@ -71,6 +71,11 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text)
 
 
+def content_stems(text: str) -> set[str]:
+    """The stemmed content words of `text`, as the grounding check compares them (for ask's attribution)."""
+    return {_stem(w.lower()) for w in _words(text) if w.lower() not in STOP_WORDS}
+
+
 def parse_proposals(text: str) -> list[Proposal]:
     return [Proposal(m.group("fact").strip(), [int(c) for c in m.group("cites").split(",")])
             for m in _LINE.finditer(text)]

@@ -72,6 +72,15 @@ def named_speaker(question: str, speakers: Iterable[str | None]) -> str | None:
     return scored[0][1] if len(scored) == 1 or scored[0][0] > scored[1][0] else None
 
 
+def name_spans(question: str, speaker: str) -> list[tuple[int, int]]:
+    """Where `question` names `speaker`: (start, end) of each word that matches one of the speaker's name parts the
+    way named_speaker counts them (the same word, or a capitalised likely misspelling). For rewriting a question
+    about one person into one about another, or reading what it asks once the name is set aside."""
+    parts = set(_WORD.findall(speaker))
+    return [(m.start(), m.end()) for m in _WORD.finditer(question)
+            if any(_names_word(p, m.group()) for p in parts)]
+
+
 LENGTH_FROM, LENGTH_UP_TO = 60, 240
 
 
