@@ -78,15 +78,12 @@ def set_value(key: str, value: str | None) -> Path:
         raise InputError(f"{path}: the edited file would not parse ({exc}); left unchanged") from None
     from .paths import ensure_private_dir
 
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    from .files import write_atomic
+
     try:
         ensure_private_dir(path.parent)
-        fd = os.open(part, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(new_text)
-        os.replace(part, path)  # never a moment with half a file, nor one readable by others
+        write_atomic(path, new_text)  # never a moment with half a file, nor one readable by others
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
     return path
 

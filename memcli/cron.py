@@ -130,11 +130,11 @@ def record_run(db: Path, log: Path, ok: bool, summary: str, last_hash: str | Non
         status.pop("error", None)
     else:
         status["error"] = summary
+    from .files import write_atomic
+
     target = status_path(db)
     ensure_private_dir(target.parent)
-    part = target.with_name(f".{target.name}.{os.getpid()}")
-    part.write_text(json.dumps(status))
-    os.replace(part, target)
+    write_atomic(target, json.dumps(status))
 
 
 def read_status(db: Path) -> dict | None:

@@ -8,7 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
+
 
 import pytest
 

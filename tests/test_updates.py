@@ -39,7 +39,7 @@ def test_forgetting_the_correction_makes_the_old_memory_current_again(hash_memor
 
 
 def test_expired_memories_leave_recall_then_consolidate_erases_them(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
     clock = {"now": datetime(2026, 1, 1, tzinfo=timezone.utc)}
     with Memory(tmp_path / "m.db", embedder=HashEmbedder(), clock=lambda: clock["now"]) as mem:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..changes import Op
-from ..errors import InputError, MemcliError
+from ..errors import MemcliError
 from .app import JsonOpt, MemcliGroup, app
 from ..ingest.keys import labelled
 from .choices import OnOff

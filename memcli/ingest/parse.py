@@ -382,13 +382,11 @@ def _record(obj, origin: str, where: str) -> Message:
     )
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _json_line(line: str, origin: str, lineno: int):
+    from ..files import loads
+
     try:
-        return json.loads(line, parse_constant=_no_constant)
+        return loads(line)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{origin}:{lineno}: invalid JSON: {exc}") from None
 
@@ -416,8 +414,10 @@ STREAMING = {parse_text: iter_text, parse_chat: iter_chat, parse_jsonl: iter_jso
 
 
 def parse_json(text: str, origin: str) -> list[Message]:
+    from ..files import loads
+
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = loads(text)
     except RecursionError:
         raise InputError(f"{origin}: JSON nested too deeply") from None
     except ValueError as exc:

@@ -138,12 +138,10 @@ def download(repo: str, filename: str, *, revision: str = "main", expected_sha25
     os.replace(got, path)
     file_sha256(path)  # remembered for the cheap check at load
     make_private(path)
-    stamp = _stamp(path)
-    part = stamp.with_name(f".{stamp.name}.{os.getpid()}")
-    part.write_text(json.dumps({"sha256": digest, "size": path.stat().st_size, "repo": repo, "filename": filename,
-                                "revision": meta.commit_hash or revision}) + "\n")
-    os.replace(part, stamp)
-    make_private(stamp)
+    from ..files import write_atomic
+
+    write_atomic(_stamp(path), json.dumps({"sha256": digest, "size": path.stat().st_size, "repo": repo,
+                                           "filename": filename, "revision": meta.commit_hash or revision}) + "\n")
     return path
 
 

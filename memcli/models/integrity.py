@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from ..errors import ModelError
@@ -48,10 +47,10 @@ def file_sha256(path: Path) -> str:
     try:
         from ..paths import ensure_private_dir
 
+        from ..files import write_atomic
+
         ensure_private_dir(stamp.parent)
-        part = stamp.with_name(f".{stamp.name}.{os.getpid()}")
-        part.write_text(json.dumps({**ident, "sha256": digest}))
-        os.replace(part, stamp)
+        write_atomic(stamp, json.dumps({**ident, "sha256": digest}))
     except OSError:
         pass  # a read-only cache: hash again next time
     return digest

@@ -49,6 +49,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from memcli.files import backup, loads, write_atomic
+
 INJECT_EVENTS = ("SessionStart", "UserPromptSubmit")
 CAPTURE_EVENTS = ("Stop", "PreCompact", "SessionEnd")
 EVENTS = INJECT_EVENTS + CAPTURE_EVENTS
@@ -183,18 +185,7 @@ def file_lock(path: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
 
 
 def _write_json_atomic(path: Path, data: Any, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode, durable=True)
 
 
 class Offsets:
@@ -454,28 +445,6 @@ class SettingsError(ValueError):
     pass
 
 
-def _strict_object(pairs: list) -> dict:
-    """A JSON object whose keys are unique: a settings file with a key twice is not rewritten with one of them."""
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"the key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
-    return dict(pairs)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    """A JSON number a float holds: 1e400 would be written back as Infinity, which is not JSON."""
-    import math
-
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text} is too large")
-    return value
-
-
 def load_settings(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -486,8 +455,7 @@ def load_settings(path: Path) -> dict:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite,
-                          object_pairs_hook=_strict_object)
+        data = loads(text, unique_keys=True)
     except ValueError as exc:
         raise SettingsError(f"{path}: not valid JSON ({exc}); nothing changed") from None
     if not isinstance(data, dict):
@@ -547,21 +515,13 @@ def write_settings(path: Path, data: dict) -> Path | None:
 
     target = Path(os.path.realpath(path))
     ensure_private_dir(target.parent)
-    backup = None
+    saved = None
     mode = 0o600
     if target.exists():
         mode = target.stat().st_mode & 0o777
-        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-        backup = target.with_name(f"{target.name}.memcli-backup-{stamp}")
-        n = 1
-        while backup.exists():
-            n += 1
-            backup = target.with_name(f"{target.name}.memcli-backup-{stamp}-{n}")
-        fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(target.read_bytes())
+        saved = backup(target, target.read_bytes())
     _write_json_atomic(target, data, mode)
-    return backup
+    return saved
 
 
 def install(path: Path, db: Path, *, scope: str | None = None, budget: int = DEFAULT_BUDGET,

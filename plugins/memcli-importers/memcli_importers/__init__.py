@@ -31,7 +31,6 @@ Shapes followed (fixtures in tests/fixtures mirror them):
 from __future__ import annotations
 
 import functools
-import json
 import posixpath
 import re
 
@@ -41,13 +40,11 @@ from memcli.plugins import hookimpl
 from memcli.timeparse import iso_or_none
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _load(text: str, origin: str):
+    from memcli.files import loads
+
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return loads(text)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{origin}: invalid JSON: {exc}") from None
 

@@ -30,15 +30,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from memcli.errors import InputError, UsageError
+from memcli.files import backup, loads, write_atomic
 
 SERVER_NAME = "memcli"
 
@@ -139,28 +137,6 @@ def snippet(client: str, *, db: str | os.PathLike[str] | None = None, scopes: Se
     return Plan(client, path, spec.key, entry)
 
 
-def _strict_object(pairs: list) -> dict:
-    """A JSON object whose keys are unique: a settings file with a key twice is not rewritten with one of them."""
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"the key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
-    return dict(pairs)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    """A JSON number a float holds: 1e400 would be written back as Infinity, which is not JSON."""
-    import math
-
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text} is too large")
-    return value
-
-
 def install(plan: Plan) -> str:
     """Merge the plan's entry into its file; a line saying what happened."""
     target = plan.path.resolve()  # through a symlink (dotfiles), so the link stays a link
@@ -171,8 +147,7 @@ def install(plan: Plan) -> str:
     data: Any = {}
     if raw is not None and raw.strip():
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite,
-                          object_pairs_hook=_strict_object)
+            data = loads(raw.decode("utf-8"), unique_keys=True)
         except (UnicodeDecodeError, ValueError) as exc:
             where = (f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError)
                      else f" ({exc})" if isinstance(exc, ValueError) and not isinstance(exc, UnicodeDecodeError)
@@ -189,47 +164,12 @@ def install(plan: Plan) -> str:
     merged = {**data, plan.key: {**servers, SERVER_NAME: plan.entry}}
     text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
     try:
-        backup = _backup(target, raw) if raw is not None else None
-        _atomic_write(target, text)
+        saved = backup(target, raw) if raw is not None else None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text, durable=True)
     except OSError as exc:
         raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
     done = "updated" if SERVER_NAME in servers else "installed"
-    return f"{target}: {done} the memcli server" + (f" (previous file kept as {backup})" if backup else "")
+    return f"{target}: {done} the memcli server" + (f" (previous file kept as {saved})" if saved else "")
 
 
-def _backup(target: Path, raw: bytes) -> Path:
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    for n in range(1, 1000):
-        candidate = target.with_name(f"{target.name}.memcli-backup-{stamp}" + (f"-{n}" if n > 1 else ""))
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        return candidate
-    raise InputError(f"{target}: too many backups from this second; nothing changed")
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # the rename itself reaches the disk
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -29,7 +29,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from memcli.agents import MAX_GET, MAX_LIST, AgentPolicy, AgentSession
 from memcli.errors import MemcliError
-from memcli.timeparse import to_iso
 from memcli.types import Filters
 from memcli.validate import MAX_ID, MAX_LABEL, MAX_QUERY_CHARS
 
