@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .changes import Op
+from .forgetting import is_expired
 from .errors import InputError
 from .timeparse import to_iso
 from .types import Filters, ForgetResult, Hit, RawInput, RememberResult
@@ -119,7 +120,7 @@ class AgentSession:
         now = to_iso(self.memory.ctx.now())
         return {i: r for i, r in records.items()
                 if r["scope"] in self.policy.scopes and (self.policy.show_hidden or r["status"] == "active")
-                and not (r.get("expires_at") and r["expires_at"] <= now)}  # expired: gone for agents
+                and not is_expired(r, now)}  # expired: gone for agents
 
     def get(self, ids: Sequence[int]) -> list[dict]:
         """Full records of up to MAX_GET memories, in the order asked, each with its provenance (`sources`) and its
@@ -156,7 +157,7 @@ class AgentSession:
                                                   "active_only": not self.policy.show_hidden}),
                                        limit=limit + 1, before_id=before_id)
         now = to_iso(self.memory.ctx.now())
-        rows = [r for r in rows if not (r.get("expires_at") and r["expires_at"] <= now)]  # expired: gone for agents
+        rows = [r for r in rows if not is_expired(r, now)]  # expired: gone for agents
         rows.sort(key=lambda r: -r["id"])
         page = rows[:limit]
         return page, (page[-1]["id"] if len(rows) > limit else None)

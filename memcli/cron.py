@@ -109,7 +109,8 @@ def installed(db: Path) -> bool:
     if not shutil.which("crontab"):
         return False
     db = Path(db).expanduser().resolve()
-    return len(_without(_crontab(["-l"]), db)) != len(_crontab(["-l"]).splitlines())
+    existing = _crontab(["-l"])
+    return len(_without(existing, db)) != len(existing.splitlines())
 
 
 def record_run(db: Path, log: Path, ok: bool, summary: str, last_hash: str | None = None) -> None:

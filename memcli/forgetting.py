@@ -162,6 +162,11 @@ def require_ids(ctx: "Context", ids: Sequence[int]) -> None:
         raise NotFound(f"no memory with id {', '.join(map(str, missing))}; nothing changed")
 
 
+def is_expired(record: dict, now: str) -> bool:
+    """A memory whose --expires time has come (`now`: ISO-8601 UTC). storage/filters.py says the same in SQL."""
+    return bool(record.get("expires_at")) and record["expires_at"] <= now
+
+
 def erase_expired(ctx: "Context") -> list[int]:
     """Erase the memories whose --expires time has come (consolidate runs this). Recall stopped returning them
     at that time already."""

@@ -34,7 +34,9 @@ def update(ctx: "Context", old_id: int, text: str) -> int:
     old = store.memories.records([old_id]).get(old_id)
     if old is None:
         raise NotFound(f"no memory with id {old_id}; nothing changed")
-    if old["expires_at"] and old["expires_at"] <= to_iso(ctx.now()):
+    from .forgetting import is_expired
+
+    if is_expired(old, to_iso(ctx.now())):
         raise InputError(f"memory {old_id} has expired; nothing changed")
     if old["status"] != "active" or old["valid_until"]:
         raise InputError(f"memory {old_id} is {'superseded' if old['valid_until'] else old['status']}: correct the "

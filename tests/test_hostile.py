@@ -459,8 +459,10 @@ def test_expired_memories_are_gone_for_agents_corrections_and_summaries(tmp_path
         gone = mem.remember([RawInput("b", "I am at the gate, temporary code 4821")], expires="2d").created[0]
         clock["now"] += timedelta(days=3)
         agent = AgentSession(mem, AgentPolicy())
-        assert agent.readable([gone]) == {} and gone not in agent.get([gone])[0] if isinstance(
-            agent.get([gone]), tuple) else agent.readable([gone]) == {}
+        assert agent.readable([gone]) == {} and agent.get([gone]) == []
+        assert gone not in [r["id"] for r in agent.recent()[0]]
+        audit = agent.audit_show(gone)
+        assert "text" not in audit["memory"]
         with pytest.raises(InputError, match="has expired"):
             mem.update(gone, "code 9999")
     with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:  # the real clock: long past

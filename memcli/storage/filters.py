@@ -16,8 +16,7 @@ def where(filters: Filters, alias: str = "m") -> tuple[str, list]:
     clauses: list[str] = ["1=1"]
     params: list[object] = []
     if filters.active_only:  # active and not expired (remember --expires)
-        clauses.append(f"{alias}.status = 'active' AND ({alias}.expires_at IS NULL OR "
-                       f"{alias}.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))")
+        clauses.append(f"{alias}.status = 'active' AND {not_expired(alias)}")
     ids = [int(i) for i in filters.ids]
     kinds = list(filters.kinds)
     for column, values in (("id", ids), ("kind", kinds)):
@@ -41,6 +40,11 @@ def where(filters: Filters, alias: str = "m") -> tuple[str, list]:
                        f"WHERE mm.memory_id = {alias}.id AND msg.source_id = ?)")
         params.append(filters.source_id)
     return " AND ".join(clauses), params
+
+
+def not_expired(alias: str) -> str:
+    """The SQL of forgetting.is_expired, negated: no --expires time, or one still to come."""
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 
 
 def marks(values: Sequence) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..types import Filters, NewMemory, RankingRow, RetentionRow
 from .database import Database
-from .filters import marks, parts, where
+from .filters import marks, not_expired, parts, where
 from .keys import KEY_TEXT, KEYS_JOIN, CONTEXT, stored_key_text
 from .schema import META_ID_MARK
 from .seals import new_nonce
@@ -19,7 +19,7 @@ from .vectors import Vectors
 # for good — in an agent's notes and in the audit log.
 NEXT_MEMORY_ID = ("(SELECT max(coalesce((SELECT max(id) FROM memories), 0), "
                   f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0)) + 1)")
-NOT_EXPIRED = "(expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+NOT_EXPIRED = not_expired("memories")
 RECORD_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                "last_recalled_at", "status", "flags", "valid_until", "expires_at")
 
