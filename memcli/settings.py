@@ -41,22 +41,18 @@ def configure(ctx: "Context | None", key: str, value: str | None) -> tuple[Path,
 
     if ctx is None:
         return set_value(key, value), "no database yet"
-    try:
-        store = ctx.store
-        store.require_writable()
-        from .storage.schema import pending_migrations
+    from contextlib import ExitStack
 
-        if pending_migrations(store.conn):
-            raise MemcliError("the database needs a schema upgrade first (any writing command does it)")
-        change = ctx.change(Op.CONFIG, detail={key: value, "file": True})
-        change.__enter__()
-    except Exception as exc:  # the database, not the edit: a one-line reason, and the edit goes ahead
-        return set_value(key, value), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    try:
+    with ExitStack() as open_change:
+        try:
+            store = ctx.store
+            store.require_writable()
+            from .storage.schema import pending_migrations
+
+            if pending_migrations(store.conn):
+                raise MemcliError("the database needs a schema upgrade first (any writing command does it)")
+            open_change.enter_context(ctx.change(Op.CONFIG, detail={key: value, "file": True}))
+        except Exception as exc:  # the database, not the edit: a one-line reason, and the edit goes ahead
+            return set_value(key, value), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         store.meta.set(f"config.{key}", value if value is not None else "")
-        path = set_value(key, value)
-    except BaseException as exc:
-        change.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    change.__exit__(None, None, None)
-    return path, None
+        return set_value(key, value), None  # a failed write raises: the change rolls back with no record

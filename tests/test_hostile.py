@@ -620,3 +620,14 @@ def test_a_malformed_hub_spec_is_refused_before_it_is_saved(cli, tmp_path):
     r = cli("models", "use", "embedder", "hf:../../evil.gguf")
     assert r.exit_code == 1 and "bad model spec" in r.stderr
     assert not (tmp_path / "config.toml").exists() or "evil" not in (tmp_path / "config.toml").read_text()
+
+
+def test_a_config_edit_that_fails_leaves_no_record(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").mkdir()  # the file cannot be written
+    monkeypatch.setenv("MEMCLI_CONFIG", str(tmp_path / "config.toml"))
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "a note")])
+        before = len(mem.audit_log())
+        with pytest.raises(InputError):
+            mem.configure("generator", "/models/x.gguf")
+        assert len(mem.audit_log()) == before and mem.store.meta.get("config.generator") is None
