@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 class Op(str, Enum):
-    """Every operation the audit log can name. The help text is what `memcli audit log --op` and docs show."""
+    """Every operation the audit log can name; OP_HELP says what each means (docs/audit.md is checked against it)."""
 
     REMEMBER = "remember"
     IMPORT = "import"
@@ -53,10 +53,6 @@ class Op(str, Enum):
     MODEL = "model"
     CONFIG = "config"
     RECALL = "recall"
-
-    @property
-    def help(self) -> str:
-        return OP_HELP[self]
 
 
 OP_HELP: dict[Op, str] = {

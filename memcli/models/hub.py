@@ -70,11 +70,6 @@ def verified_sha256(path: Path) -> str | None:
     return None
 
 
-def _discard(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    _stamp(path).unlink(missing_ok=True)
-
-
 def download(repo: str, filename: str, *, revision: str = "main", expected_sha256: str | None = None,
              progress: Progress | None = None, quiet: bool = False, force: bool = False,
              label: str | None = None) -> Path:
