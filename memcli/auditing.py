@@ -82,12 +82,12 @@ def audit_stats(ctx: "Context") -> dict:
 
     stats_ = {**stats(ctx), **ctx.store.maintenance.stats_by()}
     path = ctx.db_path
-    size = 0
+    size = ctx.store.maintenance.size_bytes() or 0
     for suffix in ("", "-wal", "-shm") if path else ():
         p = Path(str(path) + suffix)
         if p.exists():
             size += p.stat().st_size
-    stats_["database"] = str(path)
+    stats_["database"] = ctx.shown
     stats_["database_bytes"] = size
     stats_["log_recalls"] = recall_logging(ctx)
     return stats_

@@ -13,7 +13,8 @@ from pathlib import Path
 from .errors import InputError
 
 KEYS = {"embedder": "GGUF path (or hf:OWNER/REPO/FILE.gguf) of the embedding model",
-        "generator": "GGUF path (or hf:OWNER/REPO/FILE.gguf) of the generator model"}
+        "generator": "GGUF path (or hf:OWNER/REPO/FILE.gguf) of the generator model",
+        "db": "the memory database: a file path or a postgresql://… URL (--db and $MEMCLI_DB come first)"}
 
 
 def config_path() -> Path:
@@ -40,7 +41,14 @@ def load() -> dict:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     bad = [k for k, v in data.items() if k in KEYS and not isinstance(v, str)]
     if bad:
-        raise InputError(f"{path}: {', '.join(bad)} must be a string (a GGUF path or hf: spec)")
+        raise InputError(f"{path}: {', '.join(bad)} must be a string (a path, an hf: spec or a URL)")
+    if "db" in data:
+        from .paths import server_url
+
+        try:
+            server_url(data["db"])  # a URL memcli cannot use is refused here, with the file named
+        except InputError as exc:
+            raise InputError(f"{path}: db: {exc}") from None
     return data
 
 
@@ -56,6 +64,10 @@ def set_value(key: str, value: str | None) -> Path:
     comments), and the result is checked to parse before it replaces the file."""
     if key not in KEYS:
         raise InputError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+    if key == "db" and value:
+        from .paths import server_url
+
+        server_url(value)
     load()  # refuse to edit a file that does not parse
     path = config_path()
     try:

@@ -125,7 +125,8 @@ def consolidate(ctx: "Context", *, scope: str | None = None, since: str | None =
         if not dry_run:
             ctx.store.require_writable()
         lock = None
-    with _exclusive(lock) as held:
+    guard = ctx.store.maintenance.server_lock("consolidate") if ctx.url is not None else _exclusive(lock)
+    with guard as held:
         if not held:  # the usual keys, empty, so a script reading --json needs no special case
             return {**_report(0, dry_run), "skipped": "another consolidation is running"}
         return _consolidate(ctx, scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .changes import Change, Op, change
 from .ingest.keys import KeyOptions
-from .paths import default_db_path
+from .paths import database, server_url
 from .storage.store import Store
 from .timeparse import now_utc
 from .types import RecallOptions
@@ -77,6 +77,7 @@ class Context:
                  recall_options: RecallOptions | None = None, progress: Callable[[str], None] | None = None,
                  migrate: bool = True):
         self.path = path
+        self.url = server_url(path) if path is not None else None  # a postgresql:// memory
         self._migrate = migrate  # False: open the database as it is (no schema upgrade)
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -92,19 +93,39 @@ class Context:
 
     @property
     def db_path(self) -> Path | None:
-        """The database file: the given path, else the per-user default; None for an in-memory database."""
-        if self.path == ":memory:":
+        """The database file: the given path, else the per-user default; None for an in-memory database or one
+        on a server (`url`)."""
+        if self.path == ":memory:" or self.url is not None:
             return None
-        return Path(self.path) if self.path is not None else default_db_path()
+        target = database(self.path)
+        if isinstance(target, str) and target != ":memory:":  # the default is a server (MEMCLI_DB, config)
+            self.url = target
+            return None
+        return Path(target) if target != ":memory:" else None
+
+    @property
+    def shown(self) -> str:
+        """The database as messages name it (a URL without its password)."""
+        from .paths import redact_url
+
+        path = self.db_path
+        return redact_url(self.url) if self.url else str(path) if path else ":memory:"
 
     @property
     def store(self) -> Store:
         if self._store is None:
             if self._db is None:
-                from .storage import open_database
+                path = self.db_path
+                if self.url is not None:
+                    from .storage.postgres import open_server
 
-                self._db = open_database(self.db_path or ":memory:", create=self._create, notice=self.progress,
-                                         migrate=self._migrate)
+                    self._db = open_server(self.url, create=self._create, notice=self.progress,
+                                           migrate=self._migrate)
+                else:
+                    from .storage import open_database
+
+                    self._db = open_database(path or ":memory:", create=self._create, notice=self.progress,
+                                             migrate=self._migrate)
             self._store = Store(self._db)
             self.plugins.hook.on_connect(conn=self._db.conn)
         return self._store

@@ -45,7 +45,10 @@ class Memory:
                  actor: str | None = None, generator: Any = None, generator_spec: str | None = None,
                  plugins: Any = None, resident_vectors: bool = False, clock: Callable[[], datetime] | None = None,
                  migrate: bool = True):
-        self.path = Path(path) if path not in (None, ":memory:") else path
+        from .paths import database
+
+        # a file path, ":memory:", or a postgresql:// URL (kept a string: a Path would fold its '//')
+        self.path: str | Path | None = database(path) if path is not None else None
         clock_arg: dict[str, Any] = {"clock": clock} if clock is not None else {}  # else Context's default
         self.ctx = Context(self.path, db=db, create=create, plugins=plugins, migrate=migrate,
                            actor=actor or os.environ.get("MEMCLI_ACTOR") or "user",
@@ -235,6 +238,9 @@ class Memory:
 
     def import_jsonl(self, lines: Iterable[str], origin: str = "import") -> dict:
         return transfer.import_jsonl(self.ctx, lines, origin)
+
+    def migrate_to(self, target: "Memory") -> dict:
+        return transfer.migrate_to(self.ctx, target.ctx)
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         return maintenance.reindex(self.ctx, progress)

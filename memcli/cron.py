@@ -25,15 +25,23 @@ MARK = "# memcli consolidate"
 OVERDUE = timedelta(hours=36)  # a nightly job that has not succeeded for this long is overdue
 
 
-def _key(db: Path) -> str:
+def _resolve(db: Path | str) -> Path | str:
+    """A file as its absolute path; a postgresql:// URL as it is (use ~/.pgpass rather than a password in it:
+    the crontab line and the log name it)."""
+    from .paths import server_url
+
+    return str(db) if server_url(db) else Path(db).expanduser().resolve()
+
+
+def _key(db: Path | str) -> str:
     return hashlib.sha256(str(db).encode()).hexdigest()[:12]
 
 
-def log_path(db: Path) -> Path:
+def log_path(db: Path | str) -> Path:
     return state_dir() / "logs" / f"consolidate-{_key(db)}.log"
 
 
-def status_path(db: Path) -> Path:
+def status_path(db: Path | str) -> Path:
     return state_dir() / "logs" / f"consolidate-{_key(db)}.json"
 
 
@@ -45,13 +53,13 @@ def memcli_command() -> list[str]:
     return [sys.executable, "-m", "memcli"]
 
 
-def cron_line(db: Path, schedule: str = "17 3 * * *", embedder: str | None = None) -> str:
+def cron_line(db: Path | str, schedule: str = "17 3 * * *", embedder: str | None = None) -> str:
     """The crontab entry for `db` (resolved), with this process's cache, config, state dir and (when one was given
     by flag or environment) embedder pinned. cron reads '%' as a newline: escaped."""
     from .config import config_path
     from .paths import cache_dir
 
-    db = Path(db).expanduser().resolve()
+    db = _resolve(db)
     env = {"MEMCLI_CACHE_DIR": str(cache_dir().expanduser().resolve()),
            "MEMCLI_CONFIG": str(config_path().expanduser().resolve()),
            "MEMCLI_STATE_DIR": str(state_dir().expanduser().resolve())}
@@ -78,23 +86,23 @@ def _crontab(args: list[str], stdin: str | None = None) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def _without(existing: str, db: Path) -> list[str]:
+def _without(existing: str, db: Path | str) -> list[str]:
     tail = f"{MARK} {shlex.quote(str(db))}".replace("%", "\\%")
     return [ln for ln in existing.splitlines() if not ln.rstrip().endswith(tail)]
 
 
-def install(db: Path, embedder: str | None = None) -> str:
+def install(db: Path | str, embedder: str | None = None) -> str:
     """Add (or replace) this database's line; other lines are kept as they are."""
-    db = Path(db).expanduser().resolve()
+    db = _resolve(db)
     line = cron_line(db, embedder=embedder)
     lines = _without(_crontab(["-l"]), db)
     _crontab(["-"], "\n".join([*lines, line]) + "\n")
     return line
 
 
-def uninstall(db: Path) -> bool:
+def uninstall(db: Path | str) -> bool:
     """Remove this database's line; True if there was one."""
-    db = Path(db).expanduser().resolve()
+    db = _resolve(db)
     existing = _crontab(["-l"])
     kept = _without(existing, db)
     if len(kept) == len(existing.splitlines()):
@@ -103,22 +111,22 @@ def uninstall(db: Path) -> bool:
     return True
 
 
-def installed(db: Path) -> bool:
+def installed(db: Path | str) -> bool:
     import shutil
 
     if not shutil.which("crontab"):
         return False
-    db = Path(db).expanduser().resolve()
+    db = _resolve(db)
     existing = _crontab(["-l"])
     return len(_without(existing, db)) != len(existing.splitlines())
 
 
-def record_run(db: Path, log: Path, ok: bool, summary: str, last_hash: str | None = None) -> None:
+def record_run(db: Path | str, log: Path, ok: bool, summary: str, last_hash: str | None = None) -> None:
     """One timestamped line in `log`, and the run's outcome in the status file (read by doctor and stats)."""
     from .paths import ensure_private_dir
 
     now = datetime.now(timezone.utc).astimezone()
-    db = Path(db).expanduser().resolve()
+    db = _resolve(db)
     ensure_private_dir(log.parent)
     fd = os.open(log, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
@@ -138,14 +146,14 @@ def record_run(db: Path, log: Path, ok: bool, summary: str, last_hash: str | Non
     write_atomic(target, json.dumps(status))
 
 
-def read_status(db: Path) -> dict | None:
+def read_status(db: Path | str) -> dict | None:
     try:
-        return json.loads(status_path(Path(db).expanduser().resolve()).read_text())
+        return json.loads(status_path(_resolve(db)).read_text())
     except (OSError, ValueError):
         return None
 
 
-def warning(db: Path, now: datetime | None = None) -> str | None:
+def warning(db: Path | str, now: datetime | None = None) -> str | None:
     """What is wrong with the nightly run of `db`, if anything: it failed, or it is installed but overdue."""
     status = read_status(db)
     if status and status.get("ok") is False:
@@ -158,5 +166,5 @@ def warning(db: Path, now: datetime | None = None) -> str | None:
         overdue = True
     if overdue and installed(db):
         return (f"the nightly consolidate has not succeeded since {last or 'it was installed'}; "
-                f"see {log_path(Path(db).expanduser().resolve())}")
+                f"see {log_path(_resolve(db))}")
     return None

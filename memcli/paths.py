@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 APP_NAME = "memcli"
@@ -11,10 +12,57 @@ ENV_CACHE = "MEMCLI_CACHE_DIR"
 ENV_EMBEDDER = "MEMCLI_EMBEDDER"
 
 
-def default_db_path() -> Path:
-    """The per-user database: $MEMCLI_DB, else the platformdirs data dir."""
+SERVER_SCHEMES = ("postgresql", "postgres")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")  # two letters at least: C:/ is a Windows drive
+
+
+def server_url(target: object) -> str | None:
+    """The URL when `target` names a database server (postgresql://…), None when it is a file path. A value that
+    looks like a URL is never taken for a path: any other scheme is refused (a typo such as 'postgress://' would
+    otherwise become a directory of that name holding a new, empty database)."""
+    if target is None:
+        return None
+    text = str(target)
+    found = _URL.match(text)
+    if found is None:
+        return None
+    scheme = found.group(1).lower()
+    if scheme in SERVER_SCHEMES:
+        return text
+    from .errors import InputError
+
+    raise InputError(f"unsupported database URL {redact_url(text)!r}: --db takes a file path or a postgresql://… URL")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and `stats`."""
+    return re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1:***@", url)
+
+
+def default_database() -> str | Path:
+    """The per-user database: $MEMCLI_DB, else the config file's `db`, else a file in the platformdirs data dir.
+    A postgresql:// URL is returned as it is (a Path would fold its '//')."""
     env = os.environ.get(ENV_DB)
+    if not env:
+        from .config import load
+
+        env = load().get("db")
     if env:
+        return env if server_url(env) else Path(env).expanduser()
+    return default_db_path()
+
+
+def database(given: str | Path | None) -> str | Path:
+    """--db's value (a URL stays a string), else the default."""
+    if given is None or str(given) == "":
+        return default_database()
+    return given if server_url(given) or str(given) == ":memory:" else Path(given).expanduser()
+
+
+def default_db_path() -> Path:
+    """The per-user database file in the platformdirs data dir ($MEMCLI_DB, when it names a file)."""
+    env = os.environ.get(ENV_DB)
+    if env and not server_url(env):
         return Path(env).expanduser()
     import platformdirs
 

@@ -47,9 +47,7 @@ def configure(ctx: "Context | None", key: str, value: str | None) -> tuple[Path,
         try:
             store = ctx.store
             store.require_writable()
-            from .storage.schema import pending_migrations
-
-            if pending_migrations(store.conn):
+            if store.pending_migrations():
                 raise MemcliError("the database needs a schema upgrade first (any writing command does it)")
             open_change.enter_context(ctx.change(Op.CONFIG, detail={key: value, "file": True}))
         except Exception as exc:  # the database, not the edit: a one-line reason, and the edit goes ahead

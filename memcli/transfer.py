@@ -47,6 +47,10 @@ class ExportSource:
     def messages(self) -> Iterator[dict]:
         return self._store.sources.message_rows()
 
+    def id_mark(self) -> int:
+        """The highest memory id this database ever handed out."""
+        return self._store.memories.id_mark()
+
     def memories(self, with_vectors: bool = True) -> Iterator[dict]:
         from .storage.portable import memory_records
 
@@ -64,12 +68,16 @@ def export(ctx: "Context", fmt: str, out: TextIO, options: dict | None = None) -
         return exporters[fmt](ExportSource(ctx), out, options or {})
 
 
-def export_jsonl(source: ExportSource, out: TextIO, *, vectors: bool = True) -> dict:
+def export_jsonl(source: ExportSource, out: TextIO, *, vectors: bool = True, id_mark: bool = False) -> dict:
+    """`id_mark`: also the highest memory id ever used (migrate_to keeps ids, and must not hand out again an
+    id forgotten in the source)."""
     model = source.embedding_model()
     counts = {"sources": 0, "messages": 0, "memories": 0}
-    out.write(json.dumps({"type": "meta", "version": FORMAT_VERSION, "exported_at": to_iso(now_utc()),
-                          "embedding_model": model[0] if model else None,
-                          "embedding_dim": model[1] if model else None}) + "\n")
+    meta = {"type": "meta", "version": FORMAT_VERSION, "exported_at": to_iso(now_utc()),
+            "embedding_model": model[0] if model else None, "embedding_dim": model[1] if model else None}
+    if id_mark:
+        meta["memory_id_mark"] = source.id_mark()
+    out.write(json.dumps(meta) + "\n")
     for kind, rows in (("source", source.sources()), ("message", source.messages()),
                        ("memory", source.memories(vectors))):
         for row in rows:
@@ -78,10 +86,16 @@ def export_jsonl(source: ExportSource, out: TextIO, *, vectors: bool = True) -> 
     return counts
 
 
-def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -> dict:
+def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import", *, keep_ids: bool = False,
+                 provenance: dict | None = None) -> dict:
+    """`keep_ids` (migrate_to, into an empty memory): every memory keeps the id it had, so ids agents noted still
+    name the same memories. `provenance` goes into the import's audit record."""
     meta, sources, messages, memories = _validate(lines, origin)
     store = ctx.store
     store.require_writable()  # before re-embedding anything
+    if keep_ids and store.memories.count():
+        raise InputError("the target already holds memories: ids can be kept only in an empty one (use export "
+                         "and import to merge)")
     vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
     current = store.vectors.model()
     loaded = ctx.models.loaded_embedder
@@ -144,7 +158,8 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
             vectors = None if rec.get("stale") else (
                 np.asarray(rec["vectors"], dtype=np.float32) if use_vectors else fresh_vectors[rec["id"]])
             mid = store.memories.insert_row(row, fts_text=label(Message(text=rec["text"], speaker=rec["speaker"])),
-                                            context=rec["context"], vectors=vectors)
+                                            context=rec["context"], vectors=vectors,
+                                            memory_id=int(rec["id"]) if keep_ids else None)
             memory_map[rec["id"]] = mid
             store.memories.add_tags(mid, rec.get("tags") or [])
             for old_msg in rec["messages"]:
@@ -159,9 +174,31 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import") -
             for relation, target in rec.get("links") or []:
                 if target in memory_map:
                     store.links.add(memory_map[rec["id"]], relation, memory_map[target])
+        if keep_ids and isinstance(meta.get("memory_id_mark"), int):  # ids forgotten there stay unused here
+            store.memories.raise_id_mark(meta["memory_id_mark"])
         ch.memory_ids = [memory_map[m["id"]] for m in todo]
-        ch.detail = {"origin": origin, **result}
+        ch.detail = {"origin": origin, **result, **(provenance or {})}
     return result
+
+
+def migrate_to(ctx: "Context", target: "Context") -> dict:
+    """Copy this whole memory into an empty one elsewhere (a postgresql:// server, or a file): every memory with
+    its id, vectors, tags, links, sources and messages, read from one snapshot. The target's audit log starts
+    with the import's record, which names the source and the hash of the source's last record, so the two
+    chains can be tied together later. The source is left as it was."""
+    import tempfile
+
+    if target.store.memories.count():
+        raise InputError(f"{target.shown} already holds memories; migrate-to fills an empty memory (use export and "
+                         "import to merge)")
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # owner-only, unlinked: a disk copy, not RAM
+        with ctx.store.snapshot():
+            counts = export_jsonl(ExportSource(ctx), spool, vectors=True, id_mark=True)
+            head = ctx.store.audit.records(limit=1)
+        spool.seek(0)
+        provenance = {"migrated_from": ctx.shown, "source_audit_head": head[-1].hash if head else None}
+        result = import_jsonl(target, spool, origin="migrate-to", keep_ids=True, provenance=provenance)
+    return {"exported": counts, "imported": result, **provenance, "target": target.shown}
 
 
 SOURCE_FIELDS = ("origin", "format", "scope", "sha256", "received_at", "raw", "n_messages", "stated_at",
@@ -204,7 +241,9 @@ def _validate(lines: Iterable[str], origin: str):
     if meta is None:
         raise InputError(f"{origin}: not a memcli export (no meta line)")
     validate.check_record(meta, {"embedding_dim": validate.optional(validate.integer(1, 65536)),
-                                 "embedding_model": validate.optional(validate.string)}, origin, "meta line")
+                                 "embedding_model": validate.optional(validate.string),
+                                 "memory_id_mark": validate.optional(validate.integer(0, 2**62))}, origin,
+                          "meta line")
     for kind, records in (("source", sources), ("message", messages), ("memory", memories)):
         ids = [r["id"] for r in records]
         if len(set(ids)) != len(ids):

@@ -43,9 +43,13 @@ def last_id(mem: Memory) -> int:
 def fingerprint(mem: Memory) -> dict:
     """Every row of every table memcli writes (read through a second connection: what is committed)."""
     conn = outside(mem)
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                         "'sqlite_%' AND name NOT LIKE 'vec_chunks%' AND name NOT LIKE "
-                                         "'memories_fts%' ORDER BY name")]
+    if mem.ctx.url is not None:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                                             "AND tablename NOT IN ('vec_chunks', 'memories_fts') ORDER BY 1")]
+    else:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                             "'sqlite_%' AND name NOT LIKE 'vec_chunks%' AND name NOT LIKE "
+                                             "'memories_fts%' ORDER BY name")]
     out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
     out["fts"] = conn.execute("SELECT rowid, text, context FROM memories_fts ORDER BY rowid").fetchall()
     out["vec"] = conn.execute("SELECT count(*) FROM vec_chunks").fetchall() if "chunks" in tables else []
@@ -121,9 +125,10 @@ ENTRY_POINTS = [
 
 
 @pytest.mark.parametrize("name,action,expected", ENTRY_POINTS, ids=[c[0] for c in ENTRY_POINTS])
-def test_every_mutating_entry_point_leaves_exactly_its_records(tmp_path, monkeypatch, name, action, expected):
+def test_every_mutating_entry_point_leaves_exactly_its_records(target, tmp_path, monkeypatch, name, action,
+                                                               expected):
     monkeypatch.delenv("MEMCLI_LOG_RECALLS", raising=False)
-    with populated(tmp_path / "m.db") as mem:
+    with populated(target) as mem:
         assert ops(mem) == ["model", "remember", "remember"]
         since = last_id(mem)
         action(mem, tmp_path, monkeypatch)
@@ -156,13 +161,13 @@ def test_summaries_and_facts_are_recorded_with_their_ids(tmp_path):
 
 @pytest.mark.parametrize("name,action,expected", [c for c in ENTRY_POINTS if c[2]],
                          ids=[c[0] for c in ENTRY_POINTS if c[2]])
-def test_a_change_and_its_record_commit_together_or_not_at_all(tmp_path, monkeypatch, name, action, expected):
+def test_a_change_and_its_record_commit_together_or_not_at_all(make_target, tmp_path, monkeypatch, name, action,
+                                                               expected):
     """The record cannot be written (raised at the append): the change goes too, and the database is as before.
     Then the same with the failure after the record: still nothing of either survives."""
     monkeypatch.delenv("MEMCLI_LOG_RECALLS", raising=False)
     for where in ("append", "after append"):
-        path = tmp_path / f"{where.replace(' ', '_')}.db"
-        with populated(path) as mem:
+        with populated(make_target()) as mem:
             before = fingerprint(mem)
             real = AuditLog.append
             calls = {"n": 0}
@@ -213,8 +218,8 @@ KILL_CHILD = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("what", ["remember", "forget", "consolidate"])
-def test_killed_mid_change_neither_the_change_nor_its_record_survives(tmp_path, what):
-    path = tmp_path / "m.db"
+def test_killed_mid_change_neither_the_change_nor_its_record_survives(target, what):
+    path = target
     with Memory(path, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("d1", chat(DAY, "Ana: one", "Bo: two", "Ana: three"))], fmt="jsonl")
         before = fingerprint(mem)
@@ -226,8 +231,8 @@ def test_killed_mid_change_neither_the_change_nor_its_record_survives(tmp_path, 
         assert mem.audit_verify()["ok"]
 
 
-def test_a_write_outside_a_change_is_refused_by_sqlite(tmp_path):
-    with populated(tmp_path / "m.db") as mem:
+def test_a_write_outside_a_change_is_refused_by_the_database_connection(target):
+    with populated(target) as mem:
         before = fingerprint(mem)
         for sql in ("UPDATE memories SET text = 'edited'", "DELETE FROM memory_tags",
                     "INSERT INTO meta(key, value) VALUES ('k', 'v')", "DELETE FROM memories_fts",
@@ -237,11 +242,11 @@ def test_a_write_outside_a_change_is_refused_by_sqlite(tmp_path):
                 mem.store.conn.execute(sql)
         with pytest.raises(Exception, match="not authorized"):  # nor through a store method called bare
             mem.store.memories.set_pinned([1], True)
-        mem.store.conn.execute("CREATE TEMP TABLE scratch(x)")  # a connection's own temp tables are its business
+        mem.store.conn.execute("CREATE TEMP TABLE scratch(x int)")  # a connection's own temp tables are its business
         assert fingerprint(mem) == before
 
 
-def test_a_plugin_cannot_write_around_the_change_unit(tmp_path):
+def test_a_plugin_cannot_write_around_the_change_unit(target):
     from memcli.plugins import hookimpl, plugin_manager
 
     class Sneaky:
@@ -252,14 +257,14 @@ def test_a_plugin_cannot_write_around_the_change_unit(tmp_path):
 
     pm = plugin_manager()
     pm.register(Sneaky(), name="sneaky")
-    with Memory(tmp_path / "m.db", embedder=HashEmbedder(), plugins=pm) as mem:
+    with Memory(target, embedder=HashEmbedder(), plugins=pm) as mem:
         with pytest.raises(Exception, match="not authorized"):
             mem.remember([RawInput("a", "the original text")])
         assert mem.get([1])[1]["text"] == "the original text"
 
 
-def test_changes_nest_and_an_inner_failure_rolls_back_only_itself(tmp_path):
-    with populated(tmp_path / "m.db") as mem:
+def test_changes_nest_and_an_inner_failure_rolls_back_only_itself(target):
+    with populated(target) as mem:
         since = last_id(mem)
         with mem.ctx.change(Op.PIN) as outer:
             outer.memory_ids = mem.store.memories.set_pinned([1], True)
@@ -347,9 +352,9 @@ step = st.one_of(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(step, min_size=1, max_size=12))
-def test_random_histories_replay_from_the_audit_log(tmp_path_factory, monkeypatch, history):
+def test_random_histories_replay_from_the_audit_log(make_target, monkeypatch, history):
     monkeypatch.setenv("MEMCLI_LOG_RECALLS", "1")
-    path = tmp_path_factory.mktemp("h") / "m.db"
+    path = make_target()
     with Memory(path, embedder=HashEmbedder()) as mem:
         for k, action in enumerate(history):
             existing = mem.store.memories.select_ids(Filters(active_only=False))

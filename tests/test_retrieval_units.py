@@ -55,19 +55,19 @@ def test_dropping_ubiquitous_terms_preserves_the_bm25_ranking(tmp_path):
         mem.recall_options.prune_min_rows = 0
         store, depth = mem.store, 300
         assert store.search.ubiquitous_terms(["ana", "lisbon", "harbour"], 0) == {"ana"}
-        full = store.search.words('"ana" OR "lisbon" OR "harbour"', Filters(), depth)
+        full = store.search.words(["ana", "lisbon", "harbour"], Filters(), depth)
         pruned = mem.search_words(["ana", "lisbon", "harbour"], Filters(), depth)
         relevant = [(mid, score) for mid, score in full if score > 1e-3]
         assert 0 < len(pruned) == len(relevant) < len(full)
         assert {m for m, _ in pruned} == {m for m, _ in relevant}
         assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(pruned, relevant))  # same scores, same order
         # Nothing to drop, or nothing but ubiquitous terms: the query is left exactly as it was.
-        assert mem.search_words(["ana"], Filters(), depth) == store.search.words('"ana"', Filters(), depth)
+        assert mem.search_words(["ana"], Filters(), depth) == store.search.words(["ana"], Filters(), depth)
         assert mem.search_words(["lisbon", "dentist"], Filters(), depth) == \
-            store.search.words('"lisbon" OR "dentist"', Filters(), depth)
+            store.search.words(["lisbon", "dentist"], Filters(), depth)
         mem.recall_options.prune_min_rows = 10_000  # small databases are never pruned
         assert mem.search_words(["ana", "lisbon"], Filters(), depth) == \
-            store.search.words('"ana" OR "lisbon"', Filters(), depth)
+            store.search.words(["ana", "lisbon"], Filters(), depth)
 
 
 def test_resident_vectors_match_sqlite_vec_exactly_and_follow_changes(tmp_path):
@@ -127,7 +127,7 @@ def test_fts_without_the_join_returns_what_the_joined_query_returns(tmp_path):
             with mem.ctx.change(Op.ARCHIVE):
                 store.memories.set_status(archived, "archived")
             for limit in (10, 50):
-                fast = store.search.words('"lisbon" OR "harbour"', Filters(), limit)
+                fast = store.search.words(["lisbon", "harbour"], Filters(), limit)
                 joined = store.search.words_joined('"lisbon" OR "harbour"', Filters(), limit, (1.0, 0.3))
                 assert [round(s, 6) for _, s in fast] == [round(s, 6) for _, s in joined]
                 assert len(fast) == limit and not set(archived) & {i for i, _ in fast}

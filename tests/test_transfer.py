@@ -88,6 +88,7 @@ def test_invalid_exports_are_refused_before_writing(hash_memory, lines, message)
     assert hash_memory.stats()["memories"] == 0
 
 
+@pytest.mark.sqlite_only  # a file copy; a server's memory is backed up with pg_dump (or migrate-to)
 def test_backup_is_a_working_copy(hash_memory, tmp_path):
     hash_memory.remember([RawInput("a", "backed up thought")])
     copy = hash_memory.backup(tmp_path / "copy.db")

@@ -147,7 +147,7 @@ app = typer.Typer(
 
 
 class State:
-    def __init__(self, db: Optional[Path], embedder: Optional[str], actor: Optional[str] = None,
+    def __init__(self, db: Optional[str], embedder: Optional[str], actor: Optional[str] = None,
                  generator: Optional[str] = None, plugins=None):
         self.db = db
         self._embedder = embedder
@@ -172,11 +172,11 @@ class State:
     def configure(self, key: str, value: Optional[str]) -> Path:
         """Edit the config file; recorded in the database's audit log when there is one that can take it."""
         from ..core import Memory
-        from ..paths import default_db_path
+        from ..paths import database
         from ..settings import configure
 
-        path = Path(self.db).expanduser() if self.db else default_db_path()
-        if not path.is_file() or path.stat().st_size == 0:
+        path = database(self.db)
+        if isinstance(path, Path) and (not path.is_file() or path.stat().st_size == 0):
             return configure(None, key, value)[0]
         mem = Memory(path, create=False, migrate=False, actor=self.actor, plugins=self.plugins)
         try:
@@ -206,7 +206,7 @@ def _version(value: bool):
 @app.callback()
 def main_callback(
     ctx: typer.Context,
-    db: Annotated[Optional[Path], typer.Option("--db", envvar="MEMCLI_DB", help="Database file (default: per-user data dir).")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", envvar="MEMCLI_DB", help="Database file, or a postgresql://… URL (default: per-user data dir).")] = None,
     embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="MEMCLI_EMBEDDER", help="GGUF embedding model path (default: all-MiniLM-L6-v2).")] = None,
     generator: Annotated[Optional[str], typer.Option("--generator", envvar="MEMCLI_GENERATOR", help="GGUF generator model path (default: gemma-3-270m).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", envvar="MEMCLI_ACTOR", help="Who is acting, for the audit log (default: user; e.g. cron).")] = None,
@@ -474,17 +474,14 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False):
     out = Output(json_out, False)
     with ctx.obj.memory(out) as mem:
         data = mem.stats()
-        data["database"] = str(mem.path) if mem.path else None
-    if data["database"] is None:
-        from ..paths import default_db_path
-
-        data["database"] = str(default_db_path())
+        data["database"] = mem.ctx.shown
+        where = mem.ctx.url or mem.db_path
     from .. import cron
 
-    status = cron.read_status(Path(data["database"]))
+    status = cron.read_status(where) if where else None
     data["last_consolidate"] = status.get("last_run") if status else None
     data["last_consolidate_ok"] = status.get("ok") if status else None
-    problem = cron.warning(Path(data["database"]))
+    problem = cron.warning(where) if where else None
     if problem:
         out.warn(problem)
     out.mapping(data)

@@ -91,12 +91,15 @@ def write_all(directory: Path) -> list[Path]:
 
 
 def _db_path(ctx) -> Path:
-    """The database the command line names (a --db typed before the TAB), else the default one."""
-    from ..paths import default_db_path
+    """The database file the command line names (a --db typed before the TAB), else the default one. A server
+    is not asked: a TAB must answer at once, never wait on a network."""
+    from ..paths import database
 
     root = ctx.find_root() if ctx is not None else None
-    typed = root.params.get("db") if root is not None else None
-    return Path(typed).expanduser() if typed else default_db_path()
+    target = database(root.params.get("db") if root is not None else None)
+    if not isinstance(target, Path):
+        raise LookupError("no completion from a database server")
+    return target
 
 
 def _open(ctx):

@@ -275,10 +275,10 @@ def consolidate(
       memcli consolidate --cron-line
     """
     from .. import cron
-    from ..paths import default_db_path
+    from ..paths import database
 
     out = Output(json_out, quiet)
-    db = Path(ctx.obj.db).expanduser() if ctx.obj.db else default_db_path()
+    db = database(ctx.obj.db)
     if uninstall_cron:
         print("removed" if cron.uninstall(db) else "no memcli consolidate entry for this database in the crontab")
         return

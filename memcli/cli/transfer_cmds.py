@@ -97,3 +97,34 @@ def backup(ctx: typer.Context, target: Annotated[Path, typer.Argument(help="New 
     with ctx.obj.memory(out) as mem:
         path = mem.backup(target)
     print(f"backed up to {path}")
+
+
+@app.command("migrate-to")
+def migrate_to_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="An empty memory to fill: a postgresql://… URL or a new file.")],
+    json_out: JsonOpt = False,
+):
+    """Copy this whole memory, ids, vectors and provenance included, into an empty one: a PostgreSQL server to
+    share it across machines, or a file to bring it back. This memory is left as it was.
+
+    \b
+    Examples:
+      memcli migrate-to "postgresql://me@db.example/memories"
+      memcli --db "postgresql://me@db.example/memories" migrate-to ~/memory.db
+    """
+    from ..core import Memory
+    from ..paths import database
+
+    out = Output(json_out, False)
+    with ctx.obj.memory(out) as source, Memory(database(target), create=True, actor=ctx.obj.actor,
+                                                progress=out.info, plugins=ctx.obj.plugins) as dest:
+        if source.ctx.shown == dest.ctx.shown:
+            raise InputError("the target is this very memory")
+        report = source.migrate_to(dest)
+    if json_out:
+        out.emit_json(report)
+    else:
+        imported = report["imported"]
+        print(f"copied {imported['memories']} memories, {imported['messages']} messages, {imported['sources']} "
+              f"sources to {report['target']} (ids and vectors kept; its audit log starts with this import)")

@@ -13,7 +13,7 @@ from ..ingest.parse import require_utf8
 from ..timeparse import to_iso
 from ..types import Filters, Hit
 from ..validate import query as check_query
-from .fts_query import or_expression, query_terms
+from .fts_query import query_terms
 from .fusion import rrf
 from .priors import TimeProximity, length_factor, named_speaker
 from .time_query import parse_time_query
@@ -40,8 +40,7 @@ def search_words(ctx: "Context", terms: list[str], filters: Filters, depth: int)
         common = store.search.ubiquitous_terms(terms, opts.prune_min_rows)
         if len(common) < len(terms):
             terms = [t for t in terms if t not in common]
-    match = or_expression(terms)
-    return store.search.words(match, filters, depth, opts.fts_weights) if match else []
+    return store.search.words(terms, filters, depth, opts.fts_weights) if terms else []
 
 
 def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,

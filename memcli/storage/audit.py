@@ -122,7 +122,9 @@ class AuditLog:
 
     def missing_guards(self) -> list[str]:
         """The append-only triggers (and the id mark) that should exist and do not."""
-        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        sql = ("SELECT tgname FROM pg_trigger WHERE tgrelid IN ('audit_log'::regclass, 'memories'::regclass)"
+               if self.db.postgres else "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        present = {r[0] for r in self.conn.execute(sql)}
         return [t for t in ("audit_log_no_update", "audit_log_no_delete", "memories_id_mark") if t not in present]
 
     def unrecorded_memory(self) -> int | None:

@@ -58,6 +58,7 @@ class Database:
         self.created: list[list[int]] = []  # per open change: the memories it created itself (sealed in its record)
         self._reading = False  # inside snapshot()
         self._read_only: bool | None = None
+        self.postgres = bool(getattr(conn, "is_postgres", False))  # storage/postgres: same SQL, other engine
         self.guarded = False
         self.install_guard()
 
@@ -65,6 +66,10 @@ class Database:
     def install_guard(self) -> None:
         """Refuse writes to memcli's tables outside atomic(). Idempotent."""
         if self.guarded:
+            return
+        if self.postgres:  # no authorizer there: the connection adapter asks before each statement
+            self.conn.write_allowed = lambda: self.depth > 0
+            self.guarded = True
             return
 
         def authorize(action: int, arg1: str | None, arg2: str | None, dbname: str | None,
@@ -88,7 +93,10 @@ class Database:
             raise UnauditedWrite("a change cannot start inside a read snapshot")
         if self.depth == 0:
             self.require_writable()
-            self.conn.execute("BEGIN IMMEDIATE")
+            if self.postgres:
+                self.conn.begin_write()  # BEGIN, then the memory's writer lock (postgres/connection.py)
+            else:
+                self.conn.execute("BEGIN IMMEDIATE")
         else:
             self.conn.execute(f"SAVEPOINT memcli_{self.depth}")
         level = self.depth
@@ -120,7 +128,10 @@ class Database:
         if self.conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN DEFERRED")
+        if self.postgres:
+            self.conn.begin_read()
+        else:
+            self.conn.execute("BEGIN DEFERRED")
         self._reading = True
         try:
             yield
@@ -136,8 +147,15 @@ class Database:
     @property
     def read_only(self) -> bool:
         if self._read_only is None:
-            self._read_only = bool(self.conn.execute("PRAGMA query_only").fetchone()[0])
+            sql = "SHOW default_transaction_read_only" if self.postgres else "PRAGMA query_only"
+            self._read_only = str(self.conn.execute(sql).fetchone()[0]) in ("1", "on")
         return self._read_only
+
+    def has_table(self, name: str) -> bool:
+        """The table exists (vec_chunks is made when the first vector is written)."""
+        if self.postgres:
+            return self.one("SELECT to_regclass(?) IS NOT NULL", [name])[0]
+        return self.one("SELECT count(*) FROM sqlite_master WHERE name = ?", [name])[0] > 0
 
     def require_writable(self) -> None:
         if self.read_only:

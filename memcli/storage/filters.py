@@ -17,6 +17,7 @@ def where(filters: Filters, alias: str = "m") -> tuple[str, list]:
     params: list[object] = []
     if filters.active_only:  # active and not expired (remember --expires)
         clauses.append(f"{alias}.status = 'active' AND {not_expired(alias)}")
+        params.append(utc_now())
     ids = [int(i) for i in filters.ids]
     kinds = list(filters.kinds)
     for column, values in (("id", ids), ("kind", kinds)):
@@ -43,8 +44,16 @@ def where(filters: Filters, alias: str = "m") -> tuple[str, list]:
 
 
 def not_expired(alias: str) -> str:
-    """The SQL of forgetting.is_expired, negated: no --expires time, or one still to come."""
-    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    """The SQL of forgetting.is_expired, negated: no --expires time, or one still to come. Its parameter is
+    utc_now(): the time is a value, not an engine's function, so SQLite and Postgres read it alike."""
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)"
+
+
+def utc_now() -> str:
+    """Now, as memcli stores times (ISO 8601 UTC, seconds)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def marks(values: Sequence) -> str:

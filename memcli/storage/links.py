@@ -13,7 +13,8 @@ class Links:
         self.db = db
 
     def add(self, memory_id: int, relation: str, target_id: int) -> None:
-        self.db.conn.execute("INSERT OR IGNORE INTO memory_links(memory_id, relation, target_id) VALUES (?, ?, ?)",
+        self.db.conn.execute("INSERT INTO memory_links(memory_id, relation, target_id) VALUES (?, ?, ?) "
+                             "ON CONFLICT DO NOTHING",
                              [memory_id, relation, target_id])
 
     def of(self, memory_id: int) -> dict[str, list[tuple[str, int]]]:
@@ -45,8 +46,9 @@ class Links:
     def merge_into(self, dup_id: int, keep_id: int) -> None:
         """The duplicate leaves recall; its provenance moves onto the kept memory, so both sources stay linked."""
         self.db.conn.execute("UPDATE memories SET status = 'merged' WHERE id = ?", [dup_id])
-        self.db.conn.execute("INSERT OR IGNORE INTO memory_messages(memory_id, message_id) "
-                             "SELECT ?, message_id FROM memory_messages WHERE memory_id = ?", [keep_id, dup_id])
+        self.db.conn.execute("INSERT INTO memory_messages(memory_id, message_id) "
+                             "SELECT ?, message_id FROM memory_messages WHERE memory_id = ? ON CONFLICT DO NOTHING",
+                             [keep_id, dup_id])
         self.add(dup_id, "merged_into", keep_id)
 
     def evidence_of_pinned(self, ids: Sequence[int]) -> set[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .database import Database
@@ -34,19 +36,11 @@ class Maintenance:
         import json
         import math
 
-        import numpy as np
-
         from ..types import KINDS, STATUSES
 
         out: dict[str, list[int]] = {"zero_vectors": [], "bad_strength": [], "bad_kind_or_status": [],
                                      "unreadable_flags": [], "bad_times": []}
-        has_vec = self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] > 0
-        if has_vec:
-            cursor = self.db.conn.execute("SELECT c.memory_id, v.embedding FROM vec_chunks v "
-                                          "JOIN chunks c ON c.id = v.rowid")
-            while len(out["zero_vectors"]) < 10 and (rows := cursor.fetchmany(4096)):
-                out["zero_vectors"] += [mid for mid, blob in rows
-                                        if not np.any(np.frombuffer(blob, dtype=np.int8))][:10]
+        out["zero_vectors"] = self.zero_vectors(10)
         for mid, kind, status, strength, flags, occurred, created in self.db.conn.execute(
                 "SELECT id, kind, status, strength, flags, occurred_at, created_at FROM memories"):
             if not isinstance(strength, (int, float)) or not math.isfinite(strength):
@@ -63,6 +57,28 @@ class Maintenance:
             if not all(isinstance(t, str) and len(t) == 20 and t.endswith("Z") for t in (occurred, created)):
                 out["bad_times"].append(mid)
         return {k: v[:10] for k, v in out.items() if v}
+
+    def zero_vectors(self, limit: int) -> list[int]:
+        """Memories with a stored vector that has no direction (cosine cannot rank it)."""
+        import numpy as np
+
+        found: list[int] = []
+        if self.db.has_table("vec_chunks"):
+            cursor = self.db.conn.execute("SELECT c.memory_id, v.embedding FROM vec_chunks v "
+                                          "JOIN chunks c ON c.id = v.rowid")
+            while len(found) < limit and (rows := cursor.fetchmany(4096)):
+                found += [mid for mid, blob in rows if not np.any(np.frombuffer(blob, dtype=np.int8))]
+        return found[:limit]
+
+    def size_bytes(self) -> int | None:
+        """What the memory takes on a server; None for SQLite, whose files the caller measures."""
+        return None
+
+    @contextmanager
+    def server_lock(self, name: str) -> Iterator[bool]:
+        """A lock other machines see (True when held). SQLite needs none: its processes share a file, and
+        consolidate locks a file beside it instead."""
+        yield True
 
     def quick_check(self) -> str:
         return str(self.db.one("PRAGMA quick_check")[0])

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..types import Filters, NewMemory, RankingRow, RetentionRow
 from .database import Database
-from .filters import marks, not_expired, parts, where
+from .filters import marks, not_expired, parts, utc_now, where
 from .keys import KEY_TEXT, KEYS_JOIN, CONTEXT, stored_key_text
 from .schema import META_ID_MARK
 from .seals import new_nonce
@@ -17,8 +17,9 @@ from .vectors import Vectors
 
 # A new memory's id: above every id in use and every id ever deleted (schema.py m007), so an id names one memory
 # for good — in an agent's notes and in the audit log.
-NEXT_MEMORY_ID = ("(SELECT max(coalesce((SELECT max(id) FROM memories), 0), "
-                  f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{META_ID_MARK}'), 0)) + 1)")
+NEXT_MEMORY_ID = ("(SELECT CASE WHEN top > mark THEN top ELSE mark END + 1 FROM "
+                  "(SELECT coalesce((SELECT max(id) FROM memories), 0) AS top, "
+                  f"coalesce((SELECT CAST(value AS BIGINT) FROM meta WHERE key = '{META_ID_MARK}'), 0) AS mark) ids)")
 NOT_EXPIRED = not_expired("memories")
 RECORD_COLS = ("id", "kind", "text", "speaker", "scope", "occurred_at", "created_at", "strength", "recall_count",
                "last_recalled_at", "status", "flags", "valid_until", "expires_at")
@@ -56,14 +57,18 @@ class Memories:
                                 "strength": mem.strength, "expires_at": mem.expires_at},
                                fts_text=mem.fts_text, context=mem.context, vectors=vectors)
 
-    def insert_row(self, row: Mapping, *, fts_text: str, context: str, vectors: np.ndarray | None) -> int:
-        """Any columns of a memory (import carries counters and status too); a new id always."""
+    def insert_row(self, row: Mapping, *, fts_text: str, context: str, vectors: np.ndarray | None,
+                   memory_id: int | None = None) -> int:
+        """Any columns of a memory (import carries counters and status too); a new id, or `memory_id` (a
+        migration into an empty memory keeps ids)."""
         cols = [c for c in row if c not in ("id", "context", "nonce")]  # the context is kept in the FTS row only
         values = [stored_key_text(row[c], fts_text) if c == "key_text"
                   else json.dumps(row[c]) if c == "flags" and row[c] else row[c] for c in cols]
+        new_id, given = (NEXT_MEMORY_ID, []) if memory_id is None else ("?", [int(memory_id)])
         cur = self.db.conn.execute(f"INSERT INTO memories(id, nonce, {', '.join(cols)}) "
-                                   f"VALUES ({NEXT_MEMORY_ID}, ?, {marks(cols)})", [new_nonce(), *values])
-        memory_id = int(cur.lastrowid)
+                                   f"VALUES ({new_id}, ?, {marks(cols)}) RETURNING id",
+                                   [*given, new_nonce(), *values])
+        memory_id = int(cur.fetchone()[0])
         if self.db.created:  # the change creating it seals it in its record (changes.py)
             self.db.created[-1].append(memory_id)
         self.db.conn.execute("INSERT INTO memories_fts(rowid, text, context) VALUES (?, ?, ?)",
@@ -73,13 +78,13 @@ class Memories:
         return memory_id
 
     def add_tags(self, memory_id: int, tags: Iterable[str]) -> None:
-        self.db.conn.executemany("INSERT OR IGNORE INTO memory_tags(memory_id, tag) VALUES (?, ?)",
+        self.db.conn.executemany("INSERT INTO memory_tags(memory_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                  [(memory_id, t) for t in tags])
 
     def raise_strength(self, ids: Sequence[int], strength: float) -> None:
         for part in parts(ids):
-            self.db.conn.execute(f"UPDATE memories SET strength = max(strength, ?) WHERE id IN ({marks(part)})",
-                                 [strength, *part])
+            self.db.conn.execute(f"UPDATE memories SET strength = CASE WHEN strength > ? THEN strength ELSE ? END "
+                                 f"WHERE id IN ({marks(part)})", [strength, strength, *part])
 
     def touch(self, ids: Sequence[int], now: str) -> None:
         """Reinforce on recall: count, last-recalled time, and strength (which slows forgetting)."""
@@ -108,7 +113,7 @@ class Memories:
     def set_flags(self, memory_id: int, flags: list[dict] | None) -> bool:
         """True when the stored flags changed."""
         value = json.dumps(flags) if flags else None
-        cur = self.db.conn.execute("UPDATE memories SET flags = ? WHERE id = ? AND flags IS NOT ?",
+        cur = self.db.conn.execute("UPDATE memories SET flags = ? WHERE id = ? AND flags IS DISTINCT FROM ?",
                                    [value, memory_id, value])
         return cur.rowcount > 0
 
@@ -156,8 +161,8 @@ class Memories:
                 "ORDER BY msg.source_id, msg.seq", part):
                 out[mid]["sources"].append({"source_id": sid, "message_id": ext, "message_row": msg_id})
             # A derived memory (fact, summary) has no messages of its own: its sources are its evidence's.
-            for mid, sid, ext, msg_id in self.db.conn.execute(
-                "SELECT DISTINCT l.memory_id, msg.source_id, msg.external_id, msg.id FROM memory_links l "
+            for mid, sid, ext, msg_id, _seq in self.db.conn.execute(
+                "SELECT DISTINCT l.memory_id, msg.source_id, msg.external_id, msg.id, msg.seq FROM memory_links l "
                 "JOIN memory_messages mm ON mm.memory_id = l.target_id JOIN messages msg ON msg.id = mm.message_id "
                 f"WHERE l.relation = 'derived_from' AND l.memory_id IN ({marks(part)}) "
                 "ORDER BY msg.source_id, msg.seq", part):
@@ -208,6 +213,16 @@ class Memories:
         return [r[0] for r in self.db.conn.execute(
             "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY id", [now])]
 
+    def id_mark(self) -> int:
+        """The highest memory id ever used here: in use, or deleted (schema m007)."""
+        row = self.db.one(f"SELECT value FROM meta WHERE key = '{META_ID_MARK}'")
+        return max(self.max_id(), int(row[0]) if row and str(row[0]).isdigit() else 0)
+
+    def raise_id_mark(self, mark: int) -> None:
+        """New memories take ids above `mark`."""
+        self.db.conn.execute(f"UPDATE meta SET value = ? WHERE key = '{META_ID_MARK}' AND "
+                             "CAST(value AS BIGINT) < ?", [str(int(mark)), int(mark)])
+
     def max_id(self) -> int:
         return self.db.one("SELECT coalesce(max(id), 0) FROM memories")[0]
 
@@ -240,7 +255,7 @@ class Memories:
         rows = self.db.conn.execute(
             f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
             f"AND {NOT_EXPIRED} AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, id",
-            [scope, day, day + "T99"])
+            [scope, utc_now(), day, day + "T99"])
         return [dict(zip(cols, r)) for r in rows]
 
     def self_statements(self, scope: str, pattern_words: Sequence[str], limit: int) -> list[dict]:
@@ -250,7 +265,7 @@ class Memories:
         rows = self.db.conn.execute(
             f"SELECT {', '.join(cols)} FROM memories WHERE scope = ? AND kind = 'episodic' AND status = 'active' "
             f"AND {NOT_EXPIRED} AND ({likes}) ORDER BY occurred_at DESC, id DESC LIMIT ?",
-            [scope, *[f"% {w} %" for w in pattern_words], limit])
+            [scope, utc_now(), *[f"% {w} %" for w in pattern_words], limit])
         return [dict(zip(cols, r)) for r in rows]
 
     def facts(self, scope: str | None) -> list[dict]:

@@ -23,14 +23,19 @@ class Search:
         self.db = db
         self.vectors = vectors
 
-    def words(self, match: str, filters: Filters, limit: int,
+    def words(self, terms: Sequence[str], filters: Filters, limit: int,
               weights: tuple[float, float] = (1.0, 0.3)) -> list[tuple[int, float]]:
-        """(memory_id, bm25) best first; bm25 is negated so larger is better.
+        """(memory_id, bm25) best first for memories holding any of `terms`; bm25 is negated so larger is better.
 
         Without narrowing filters, FTS5 ranks on its own and only the top rows are checked against the status:
         joining every match to its memory first doubled the cost (a common word matches most memories). When too
         many of the top rows are not active, the joined query runs instead, so the result is the same either way.
         """
+        from ..retrieval.fts_query import or_expression
+
+        match = or_expression(list(terms))
+        if match is None:
+            return []
         if not filters.narrowing:
             take = limit + FTS_SLACK
             rows = self.db.conn.execute(

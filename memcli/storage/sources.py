@@ -26,20 +26,21 @@ class Sources:
                n_messages: int, stated_at: str | None = "", redacted_at: str | None = None) -> int:
         cur = self.db.conn.execute(
             "INSERT INTO sources(origin, format, scope, sha256, received_at, raw, n_messages, stated_at, redacted_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
             [origin, format, scope, sha256, received_at, raw, n_messages, stated_at or "", redacted_at])
-        return int(cur.lastrowid)
+        return int(cur.fetchone()[0])
 
     def insert_message(self, *, source_id: int, seq: int, text: str, speaker: str | None = None,
                        role: str | None = None, occurred_at: str | None = None,
                        external_id: str | None = None) -> int:
         cur = self.db.conn.execute(
-            "INSERT INTO messages(source_id, seq, speaker, role, text, occurred_at, external_id) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO messages(source_id, seq, speaker, role, text, occurred_at, external_id) VALUES (?,?,?,?,?,?,?) "
+            "RETURNING id",
             [source_id, seq, speaker, role, text, occurred_at, external_id])
-        return int(cur.lastrowid)
+        return int(cur.fetchone()[0])
 
     def link(self, memory_id: int, message_id: int) -> None:
-        self.db.conn.execute("INSERT OR IGNORE INTO memory_messages(memory_id, message_id) VALUES (?, ?)",
+        self.db.conn.execute("INSERT INTO memory_messages(memory_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              [memory_id, message_id])
 
     def message_at(self, source_id: int, seq: int) -> int | None:

@@ -44,16 +44,21 @@ class Store:
     def __init__(self, handle: Any):
         self.conn = handle.conn
         self.db = Database.of(self.conn)
+        vectors, memories, search, maintenance = Vectors, Memories, Search, Maintenance
+        if self.db.postgres:  # the same stores, with Postgres's full text, vectors and upkeep
+            from .postgres.stores import PgMaintenance, PgMemories, PgSearch, PgVectors
+
+            vectors, memories, search, maintenance = PgVectors, PgMemories, PgSearch, PgMaintenance
         self.meta = Meta(self.db)
-        self.vectors = Vectors(self.db, self.meta)
+        self.vectors = vectors(self.db, self.meta)
         self.keys = Keys(self.db, self.vectors)
-        self.memories = Memories(self.db, self.vectors)
+        self.memories = memories(self.db, self.vectors)
         self.sources = Sources(self.db)
         self.links = Links(self.db)
         self.summaries = Summaries(self.db)
-        self.search = Search(self.db, self.vectors)
+        self.search = search(self.db, self.vectors)
         self.audit = AuditLog(self.db)
-        self.maintenance = Maintenance(self.db)
+        self.maintenance = maintenance(self.db)
 
     def erase(self, ids: Sequence[int], now: str) -> Erasure:
         return erase(self.db, self.keys, ids, now)
@@ -62,6 +67,16 @@ class Store:
     def snapshot(self) -> Iterator[None]:
         with self.db.snapshot():
             yield
+
+    def pending_migrations(self) -> list[str]:
+        """Schema upgrades this version of memcli would apply, in order."""
+        if self.db.postgres:
+            from .postgres.schema import pending
+
+            return pending(self.conn.raw)
+        from .schema import pending_migrations
+
+        return pending_migrations(self.conn)
 
     @property
     def read_only(self) -> bool:

@@ -19,10 +19,23 @@ META_SHA = "embedding_sha256"  # of the model file the vectors came from, when i
 
 
 class Vectors:
+    VALUE = "vec_int8(?)"  # how a stored vector is written: int8 codes through sqlite-vec
+
     def __init__(self, db: Database, meta: Meta):
         self.db = db
         self.meta = meta
         self.writes = 0  # vector inserts/deletes through this connection (see version())
+
+    # -- how this engine keeps a vector (postgres/stores.py overrides these) ---------------------------------------
+    def table_sql(self, dim: int) -> str:
+        return vector_codec.table_sql(dim)
+
+    def param(self, vector: np.ndarray) -> object:
+        return vector_codec.to_blob(vector)
+
+    def rows(self, stored: list, dim: int) -> np.ndarray:
+        """Stored values back as unit float32 rows."""
+        return vector_codec.from_blobs(stored, dim)
 
     # -- the model --------------------------------------------------------------------------------------------------
     def model(self) -> tuple[str, int] | None:
@@ -34,8 +47,8 @@ class Vectors:
         mix vectors from two models, or from a model file that changed."""
         current = self.model()
         if current is None:
-            if self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
-                self.db.conn.execute(vector_codec.table_sql(dim))  # dim is an int from the model, never user text
+            if not self.db.has_table("vec_chunks"):
+                self.db.conn.execute(self.table_sql(dim))  # dim is an int from the model, never user text
             self.meta.set(META_MODEL, model_id)
             self.meta.set(META_DIM, str(dim))
             if sha256:
@@ -74,9 +87,10 @@ class Vectors:
     def add(self, memory_id: int, vectors: np.ndarray) -> None:
         self.writes += 1
         for seq, vec in enumerate(vectors):
-            cur = self.db.conn.execute("INSERT INTO chunks(memory_id, seq) VALUES (?, ?)", [memory_id, seq])
-            self.db.conn.execute("INSERT INTO vec_chunks(rowid, embedding) VALUES (?, vec_int8(?))",
-                                 [cur.lastrowid, vector_codec.to_blob(vec)])
+            cur = self.db.conn.execute("INSERT INTO chunks(memory_id, seq) VALUES (?, ?) RETURNING id",
+                                       [memory_id, seq])
+            self.db.conn.execute(f"INSERT INTO vec_chunks(rowid, embedding) VALUES (?, {self.VALUE})",
+                                 [cur.fetchone()[0], self.param(vec)])
 
     def drop(self, ids: Sequence[int]) -> None:
         """Remove these memories' vectors (sqlite-vec clears the deleted bytes itself)."""
@@ -103,18 +117,18 @@ class Vectors:
             for mid, blob in self.db.conn.execute(
                 "SELECT c.memory_id, v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id "
                 f"WHERE c.seq = 0 AND c.memory_id IN ({marks(part)})", part):
-                out[mid] = vector_codec.from_blobs([blob], model[1])[0]
+                out[mid] = self.rows([blob], model[1])[0]
         return out
 
     def of_memory(self, memory_id: int) -> np.ndarray | None:
         """Every chunk vector of one memory, in order (None without a model)."""
         model = self.model()
-        if model is None or self.db.one("SELECT count(*) FROM sqlite_master WHERE name = 'vec_chunks'")[0] == 0:
+        if model is None or not self.db.has_table("vec_chunks"):
             return None
         blobs = [r[0] for r in self.db.conn.execute(
             "SELECT v.embedding FROM chunks c JOIN vec_chunks v ON v.rowid = c.id WHERE c.memory_id = ? "
             "ORDER BY c.seq", [memory_id])]
-        return vector_codec.from_blobs(blobs, model[1])
+        return self.rows(blobs, model[1])
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
         """(memory id per chunk, unit float32 rows of the stored chunk vectors), for a resident copy."""
@@ -124,7 +138,7 @@ class Vectors:
         owner_of = dict(self.db.conn.execute("SELECT id, memory_id FROM chunks"))
         rows = self.db.conn.execute("SELECT rowid, embedding FROM vec_chunks").fetchall()
         owners = np.fromiter((owner_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-        return owners, vector_codec.from_blobs([r[1] for r in rows], model[1])
+        return owners, self.rows([r[1] for r in rows], model[1])
 
     def version(self) -> tuple[int, int]:
         """Changes whenever the vectors may have: another connection committed anything (PRAGMA data_version

@@ -1,0 +1,36 @@
+"""The PostgreSQL + pgvector backend: the same stores and guarantees as SQLite, for a memory shared by several
+machines or a fleet of agents. psycopg is imported only when a postgresql:// database is opened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...errors import DatabaseError
+
+
+class Handle:
+    def __init__(self, conn):
+        self.conn = conn
+
+
+def open_server(url: str, *, create: bool = True, notice: Callable[[str], None] | None = None,
+                migrate: bool = True) -> Handle:
+    """A migrated connection to this role's memory on the server (see connection.py and schema.py)."""
+    from ...timeparse import now_utc, to_iso
+    from . import schema
+    from .connection import connect
+
+    conn = connect(url, create=create)
+    try:
+        newer = schema.unknown_migrations(conn.raw)
+        if newer:
+            raise DatabaseError(f"{conn.shown} was upgraded by a newer memcli (schema {newer[-1]}); upgrade memcli "
+                                "to use it")
+        if migrate and schema.pending(conn.raw):
+            if notice is not None and schema.holds_memories(conn.raw):
+                notice("upgrading the memory schema on the server to this version of memcli (once)")
+            schema.migrate(conn, to_iso(now_utc()))
+    except BaseException:
+        conn.close()
+        raise
+    return Handle(conn)

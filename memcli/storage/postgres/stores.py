@@ -1,0 +1,180 @@
+"""Where Postgres differs from SQLite, store by store: vectors in pgvector, full text in tsvector, the decay scan,
+and file upkeep. Everything else is the shared stores' SQL (storage/*.py), run through postgres/connection.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ...errors import DatabaseError
+from ...types import Filters
+from .. import vector_codec
+from ..filters import where
+from ..maintenance import Maintenance
+from ..memories import Memories
+from ..search import FTS_SLACK, Search
+from ..vectors import Vectors
+
+# pgvector's HNSW index returns at most hnsw.ef_search rows per scan: a search for k neighbours sets it to k.
+EF_SEARCH_MIN, EF_SEARCH_MAX = 40, 1000
+FTS_CONFIG = "english"  # Snowball English stemming, as FTS5's porter tokenizer stems
+# Tables that hold memory text or keys: VACUUM FULL rewrites them after a forget (scrub_files).
+TEXT_TABLES = ("memories", "memories_fts", "messages", "sources", "memory_tags", "memory_messages", "memory_links",
+               "chunks", "summaries")
+
+
+class PgVectors(Vectors):
+    """The int8 codes SQLite stores, kept as pgvector `vector` values (4 bytes a dimension instead of 1): cosine
+    ignores scale, so both engines rank with the same numbers. An HNSW index (cosine) answers unfiltered searches."""
+
+    VALUE = "?::vector"
+
+    def table_sql(self, dim: int) -> str:
+        return (f"CREATE TABLE vec_chunks (rowid bigint PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
+                f"embedding vector({int(dim)}) NOT NULL); "
+                "CREATE INDEX vec_chunks_hnsw ON vec_chunks USING hnsw (embedding vector_cosine_ops)")
+
+    def param(self, vector: np.ndarray) -> object:
+        return "[" + ",".join(map(str, vector_codec.encode(vector)[0].tolist())) + "]"
+
+    def rows(self, stored: list, dim: int) -> np.ndarray:
+        if not stored:
+            return np.zeros((0, dim), dtype=np.float32)
+        codes = np.array([np.array(s[1:-1].split(","), dtype=np.float32) for s in stored], dtype=np.float32)
+        return vector_codec.decode(codes.reshape(len(stored), dim))
+
+    def version(self) -> tuple[int, int]:
+        """Every change that writes vectors writes an audit record, on any machine: the newest record's id moves
+        whenever the vectors may have."""
+        return int(self.db.one("SELECT coalesce(max(id), 0) FROM audit_log")[0]), self.writes
+
+
+class PgSearch(Search):
+    def words(self, terms: Sequence[str], filters: Filters, limit: int,
+              weights: tuple[float, float] = (1.0, 0.3)) -> list[tuple[int, float]]:
+        """(memory_id, ts_rank) best first: the message's words weigh weights[0], its context's weights[1]."""
+        terms = [t for t in terms if t]
+        if not terms:
+            return []
+        query = " || ".join(f"plainto_tsquery('{FTS_CONFIG}', ?)" for _ in terms)
+        rank = "ts_rank(ARRAY[0, 0, ?, ?]::float4[], f.tsv, q.q)"
+        head = [weights[1], weights[0]]
+        if not filters.narrowing:
+            take = limit + FTS_SLACK
+            rows = self.db.conn.execute(
+                f"SELECT f.rowid, {rank} AS score FROM memories_fts f, (SELECT {query} AS q) q "
+                "WHERE f.tsv @@ q.q ORDER BY score DESC, f.rowid LIMIT ?", [*head, *terms, take]).fetchall()
+            hits = self.matching(rows, filters)
+            if len(hits) >= limit or len(rows) < take:
+                return hits[:limit]
+        sql, params = where(filters, "m")
+        rows = self.db.conn.execute(
+            f"SELECT m.id, {rank} AS score FROM memories_fts f JOIN memories m ON m.id = f.rowid, "
+            f"(SELECT {query} AS q) q WHERE f.tsv @@ q.q AND {sql} ORDER BY score DESC, m.id LIMIT ?",
+            [*head, *terms, *params, limit]).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def ubiquitous_terms(self, terms: Sequence[str], min_rows: int) -> set[str]:
+        total = self.db.one("SELECT count(*) FROM memories")[0]
+        if total < max(min_rows, 1):
+            return set()
+        half = (total + 1) // 2
+        return {term for term in terms if self.db.one(
+            f"SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE tsv @@ plainto_tsquery('{FTS_CONFIG}', ?) "
+            "LIMIT ?) hits", [term, half])[0] >= half}
+
+    def nearest(self, query: np.ndarray, filters: Filters, limit: int, resident: Any = None) -> list[tuple[int, float]]:
+        if self.vectors.model() is None:
+            return []
+        query = vector_codec.as_stored(query)
+        if resident is not None and not filters.narrowing:
+            return self.matching(resident.search(self.vectors, query, max(limit * 3, limit + 16)), filters)[:limit]
+        q = self.vectors.param(query)
+        sql, params = where(filters, "m")
+        k = max(limit * 3, limit + 16)
+        if filters.narrowing or k > EF_SEARCH_MAX:
+            rows = self.db.conn.execute(  # exact: every vector of the filtered memories
+                "SELECT c.memory_id, min(v.embedding <=> ?::vector) AS d FROM vec_chunks v "
+                "JOIN chunks c ON c.id = v.rowid JOIN memories m ON m.id = c.memory_id "
+                f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [q, *params, limit]).fetchall()
+        else:
+            self.db.conn.execute("SELECT set_config('hnsw.ef_search', ?, false)", [str(max(k, EF_SEARCH_MIN))])
+            rows = self.db.conn.execute(
+                "SELECT c.memory_id, min(knn.d) AS d FROM (SELECT rowid, embedding <=> ?::vector AS d "
+                "FROM vec_chunks ORDER BY embedding <=> ?::vector LIMIT ?) knn "
+                "JOIN chunks c ON c.id = knn.rowid JOIN memories m ON m.id = c.memory_id "
+                f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [q, q, k, *params, limit]).fetchall()
+        # a zero vector has no cosine: pgvector gives NaN; skipped here, reported by doctor
+        return [(r[0], 1.0 - float(r[1])) for r in rows if r[1] is not None and math.isfinite(r[1])]
+
+
+class PgMemories(Memories):
+    def maybe_decayed(self, now: str, days_per_strength: float, margin_days: float = 1.0) -> list[int]:
+        """As SQLite's: a superset for forgetting.decayed_among's exact check, with every row whose time or
+        strength Postgres cannot read included rather than failing the scan (pg_input_is_valid: Postgres 16)."""
+        last = "coalesce(last_recalled_at, created_at)"
+        rows = self.db.conn.execute(
+            f"SELECT id FROM memories WHERE status = 'active' AND ({last} IS NULL "
+            f"OR NOT pg_input_is_valid({last}, 'timestamptz') OR NOT (strength BETWEEN -1e300 AND 1e300) "
+            f"OR CASE WHEN pg_input_is_valid({last}, 'timestamptz') THEN "
+            f"extract(epoch FROM (?::timestamptz - ({last})::timestamptz)) / 86400.0 "
+            "> ? * greatest(strength, 1e-6) - ? ELSE true END) ORDER BY id",
+            [now, days_per_strength, margin_days])
+        return [r[0] for r in rows]
+
+
+class PgMaintenance(Maintenance):
+    def zero_vectors(self, limit: int) -> list[int]:
+        if not self.db.has_table("vec_chunks"):
+            return []
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT c.memory_id FROM vec_chunks v JOIN chunks c ON c.id = v.rowid "
+            "WHERE vector_norm(v.embedding) = 0 ORDER BY 1 LIMIT ?", [limit])]
+
+    def size_bytes(self) -> int | None:
+        """Every table of this memory's schema with its indexes and TOAST."""
+        return int(self.db.one("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                               "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'")[0])
+
+    @contextmanager
+    def server_lock(self, name: str) -> Iterator[bool]:
+        """A session advisory lock for this memory and `name`: True when this process holds it, False when
+        another process (on any machine) does; released on exit or when the connection ends."""
+        got = self.db.one("SELECT pg_try_advisory_lock(hashtext(current_schema() || ':' || ?))", [name])[0]
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                self.db.one("SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || ?))", [name])
+
+    def quick_check(self) -> str:
+        """The server keeps its own files; what memcli can check is that its tables answer."""
+        self.db.one("SELECT count(*) FROM memories")
+        return "ok"
+
+    def backup_to(self, target) -> None:
+        raise DatabaseError("a postgresql:// memory is backed up by the server's tools (pg_dump), or moved with "
+                            "'memcli migrate-to FILE' / 'memcli export'")
+
+    def scrub_files(self) -> bool:
+        """After an erasure commits: VACUUM FULL rewrites the tables that held the text into new files, so the
+        deleted rows' bytes are in no table or index file any more (a plain VACUUM only marks their space free).
+        What it cannot reach: WAL segments until the server recycles them, replicas' WAL, and backups."""
+        from .connection import PgConnection
+
+        conn = self.db.conn
+        assert isinstance(conn, PgConnection)
+        if conn.in_transaction:  # inside an enclosing change: VACUUM cannot run there (nor would it see the rows)
+            return False
+        tables = [t for t in TEXT_TABLES + ("vec_chunks",) if self.db.has_table(t)]
+        try:
+            conn.execute(f"VACUUM (FULL) {', '.join(tables)}")  # constants of this module
+        except DatabaseError:
+            return False
+        return True
+
