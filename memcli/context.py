@@ -113,6 +113,10 @@ class Context:
 
     @property
     def store(self) -> Store:
+        if self._store is not None and self.url is not None and self._db is not None and self._db.conn.broken:
+            # a long-lived process (the MCP server) outlives a server restart or a dropped connection: open a
+            # new one, once, between calls (never inside a change: that one failed with its connection)
+            self.close()
         if self._store is None:
             if self._db is None:
                 path = self.db_path

@@ -21,7 +21,8 @@ class Check:
         return dict(self.__dict__)
 
 
-def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | None) -> list[Check]:
+def run_checks(db_path: Path | str, embedder_spec: str | None, generator_spec: str | None) -> list[Check]:
+    """`db_path`: the database file, or a postgresql:// URL (its server is checked instead of file modes)."""
     from .models import gemma, minilm
 
     checks = [Check("python", sys.version_info >= (3, 11), f"{platform.python_implementation()} {sys.version.split()[0]}",
@@ -55,6 +56,30 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
             full = ok and (minilm.verify(path) if module is minilm else True)
             checks.append(Check(f"{role} model", full, f"{module.MODEL_ID}: {'ready, checksum ok' if full else 'not prepared'} ({path})",
                                 f"memcli models prepare {role}" + (" --force" if ok and not full else "")))
+    from .paths import server_url
+
+    if isinstance(db_path, str) and server_url(db_path):
+        checks.append(_server(db_path))
+        disk_at = Path.home()  # the server keeps the memory; models and the cache are on this machine
+    else:
+        disk_at = _file_checks(Path(db_path), checks)
+    target = disk_at
+    free = shutil.disk_usage(target).free
+    checks.append(Check("disk space", free > 500 * 1024 * 1024, f"{free / 1e9:.1f} GB free at {target}",
+                        "free some space: models need ~300 MB, the database grows with what you store"))
+    from .paths import cache_dir
+
+    existing = cache_dir()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    checks.append(Check("cache dir writable", os.access(existing, os.W_OK), str(cache_dir()),
+                        "set MEMCLI_CACHE_DIR to a writable directory"))
+    return checks
+
+
+def _file_checks(db_path: Path, checks: list[Check]) -> Path:
+    """The database file: integrity, schema, stored values, permissions, the nightly run. Returns where to
+    measure free disk space."""
     if db_path.exists():
         try:
             from .storage import Store, open_database
@@ -90,18 +115,32 @@ def run_checks(db_path: Path, embedder_spec: str | None, generator_spec: str | N
             f"run it by hand to see the error: memcli --db {db_path} consolidate; its log: {cron.log_path(db_path)}"))
     else:
         checks.append(Check("database", True, f"{db_path} not created yet ('memcli remember' creates it)"))
-    target = db_path.parent if db_path.parent.exists() else Path.home()
-    free = shutil.disk_usage(target).free
-    checks.append(Check("disk space", free > 500 * 1024 * 1024, f"{free / 1e9:.1f} GB free at {target}",
-                        "free some space: models need ~300 MB, the database grows with what you store"))
-    from .paths import cache_dir
+    return db_path.parent if db_path.parent.exists() else Path.home()
 
-    existing = cache_dir()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    checks.append(Check("cache dir writable", os.access(existing, os.W_OK), str(cache_dir()),
-                        "set MEMCLI_CACHE_DIR to a writable directory"))
-    return checks
+
+def _server(url: str) -> Check:
+    from .paths import redact_url
+
+    shown = redact_url(url)
+    try:
+        from .storage import Store
+        from .storage.postgres import open_server
+
+        handle = open_server(url, create=False, migrate=False)
+        try:
+            store = Store(handle)
+            pending = store.pending_migrations()
+            model = store.vectors.model()
+            count = store.memories.count() if not pending else 0
+            schema = handle.conn.schema
+        finally:
+            handle.conn.close()
+    except Exception as exc:
+        return Check("database", False, f"{shown}: {exc}", "check the URL, that the server runs, and the role's "
+                     "rights (docs/postgres.md)")
+    return Check("database", not pending, f"{shown}: schema {schema} {'current' if not pending else 'pending ' + ', '.join(pending)}; "
+                 f"{count} memories; vectors {model[0] + ' ' + str(model[1]) + '-d' if model else 'none yet'}",
+                 "any writing command applies the schema upgrade")
 
 
 def _permissions(db_path: Path) -> Check:

@@ -319,11 +319,10 @@ def doctor(ctx: typer.Context, json_out: JsonOpt = False):
       memcli doctor
     """
     from ..doctor import run_checks
-    from ..paths import default_db_path
+    from ..paths import database
 
     out = Output(json_out, False)
-    checks = run_checks(Path(ctx.obj.db or default_db_path()).expanduser(), ctx.obj.model_spec("embedder"),
-                        ctx.obj.model_spec("generator"))
+    checks = run_checks(database(ctx.obj.db), ctx.obj.model_spec("embedder"), ctx.obj.model_spec("generator"))
     if json_out:
         out.emit_json([c.to_json() for c in checks])
     else:

@@ -136,6 +136,11 @@ class PgConnection:
         """One snapshot for every statement until COMMIT, as a SQLite read transaction in WAL mode gives."""
         self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
+    @property
+    def broken(self) -> bool:
+        """The server closed this connection (a restart, an idle timeout, a network cut)."""
+        return bool(self.raw.closed or self.raw.broken)
+
     def commit(self) -> None:
         """Autocommit: each statement outside BEGIN … COMMIT is committed already (sqlite3's API has this)."""
 
@@ -183,7 +188,8 @@ def connect(url: str, *, create: bool = True) -> PgConnection:
     except Exception as exc:  # a malformed URL is a ProgrammingError or ValueError in psycopg's parser
         raise DatabaseError(f"cannot use {shown}: {_message(exc)}") from None
     try:
-        user = str(next(iter(raw.execute("SELECT current_user"))).__getitem__(0))
+        row = raw.execute("SELECT current_user").fetchone()
+        user = str(row[0]) if row else ""
         schema = schema_for(user)
         conn = PgConnection(raw, url, schema)
         _ensure_vector(raw)
@@ -228,6 +234,8 @@ def _enter_schema(raw: Any, schema: str, user: str, create: bool) -> None:
     if row is None:
         try:
             raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')  # the name is [a-z0-9_] (schema_for)
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            pass  # another process of this role created it at the same moment (IF NOT EXISTS does not lock)
         except psycopg.errors.InsufficientPrivilege:
             raise DatabaseError(f"role {user} may not create its memory schema {schema}: ask the server's admin "
                                 f"to run 'GRANT CREATE ON DATABASE <db> TO \"{user}\";' (or to create the schema "

@@ -113,7 +113,7 @@ def _model_value(value: str) -> str:
 def snippet(client: str, *, db: str | os.PathLike[str] | None = None, scopes: Sequence[str] | None = None,
             file: str | os.PathLike[str] | None = None, models: Mapping[str, str | None] | None = None) -> Plan:
     from memcli.agents import project_scope
-    from memcli.paths import default_db_path
+    from memcli.paths import database
     from memcli.validate import label
 
     spec = CLIENTS.get(client)
@@ -128,8 +128,8 @@ def snippet(client: str, *, db: str | os.PathLike[str] | None = None, scopes: Se
     if not chosen:
         chosen = [project_scope(Path.cwd()) if project_file(client, path, Path.cwd()) else client]
     command = memcli_command()
-    database = Path(db).expanduser() if db else default_db_path()
-    env = {"MEMCLI_DB": str(database.resolve())}
+    where = database(os.fspath(db) if db is not None else None)  # a postgresql:// URL stays as it is (use ~/.pgpass for its password)
+    env = {"MEMCLI_DB": str(where.resolve()) if isinstance(where, Path) else where}
     env.update({k: _model_value(v) for k, v in (models or {}).items() if v})
     entry: dict[str, Any] = {"type": "stdio"} if spec.typed else {}
     entry.update(command=command[0], args=[*command[1:], "mcp", *[a for s in chosen for a in ("--scope", s)]],

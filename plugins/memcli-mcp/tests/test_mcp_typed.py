@@ -14,6 +14,7 @@ import jsonschema
 from mcp import Client, StdioServerParameters
 
 from memcli.agents import project_scope
+from tests.conftest import backend, make_target, pg_server, target  # noqa: F401 - fixtures: SQLite, then Postgres
 
 TOOLS = {"remember", "recall", "get", "list", "update", "forget", "audit_show"}
 HINTS = {  # read-only, destructive, idempotent (None: not stated, the spec's default applies)
@@ -172,10 +173,10 @@ def test_bad_arguments_come_back_as_one_line(tmp_path):
     asyncio.run(run())
 
 
-def test_a_cli_writer_and_the_server_share_the_database(tmp_path):
+def test_a_cli_writer_and_the_server_share_the_database(tmp_path, target):
     """`python -m memcli remember` processes write while the server (started as `memcli mcp --scope ...`)
-    recalls and remembers: nothing is lost, and the audit chain verifies."""
-    env = _env(tmp_path)
+    recalls and remembers: nothing is lost, and the audit chain verifies. On a file, then on a server."""
+    env = _env(tmp_path, MEMCLI_DB=str(target))
     params = StdioServerParameters(command=sys.executable, env=env, cwd=tmp_path,
                                    args=["-m", "memcli", "mcp", "--scope", "shared", "--scope", "other"])
     n_cli = 6

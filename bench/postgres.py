@@ -1,0 +1,139 @@
+"""memcli on PostgreSQL + pgvector beside memcli on SQLite, same corpus, same queries, same run.
+
+    python bench/postgres.py                        # 10k and 100k memories (about 15 minutes on 2 cores)
+    python bench/postgres.py --sizes 2000 --queries 20   # a smoke run
+
+Needs `pip install pgserver 'psycopg[binary]'` (the test extra has both): the bench starts its own private
+PostgreSQL 16 + pgvector 0.6 (pgserver), over a unix socket, in a temporary directory. The corpus and the vectors
+are bench/scale.py's (synthetic, MiniLM-shaped; queries embedded with the real model), stored through the real
+`Memory.remember` path on both engines.
+
+Printed per size and engine: storage ingest rate (vectors given; the audit record, full text and vectors of every
+memory written), one-shot recall p50/p95 (a new process's first connection is not included: a warm connection,
+query embedding excluded, as scale.py measures), the vector half alone, and the full-text half alone. For Postgres
+the vector half is measured twice: through the HNSW index memcli creates (m=16, ef_construction=64, ef_search = the
+k asked for) and exact (the index disabled), with the HNSW top 10's recall against exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memcli.core import Memory, RawInput  # noqa: E402
+from memcli.retrieval.fts_query import query_terms  # noqa: E402
+from memcli.types import Filters  # noqa: E402
+from scale import QUESTIONS, Lookup, Synth, _fill, messages, pct  # noqa: E402
+
+
+def build(target, n: int, synth: Synth, lookup: Lookup, batch: int = 2000) -> float:
+    from memcli.ingest.keys import labelled
+
+    t0 = time.perf_counter()
+    with Memory(target, embedder=lookup) as mem:
+        for start in range(0, n, batch):
+            msgs = list(messages(start, min(batch, n - start)))
+            lookup.table = {labelled(m["speaker"], m["text"]): v for m, v in zip(msgs, synth.vectors(start, len(msgs)))}
+            mem.remember([RawInput(f"synthetic {start}", "\n".join(json.dumps(m) for m in msgs))], fmt="jsonl")
+    return n / (time.perf_counter() - t0)
+
+
+def timed(fn, queries, qvecs) -> tuple[float, float]:
+    for q, v in zip(queries[:5], qvecs[:5]):
+        fn(q, v)
+    times = []
+    for q, v in zip(queries, qvecs):
+        t = time.perf_counter()
+        fn(q, v)
+        times.append(time.perf_counter() - t)
+    return pct(times, 50), pct(times, 95)
+
+
+def latency(target, queries, qvecs, lookup: Lookup, postgres: bool) -> dict:
+    lookup.table = dict(zip(queries, qvecs))
+    out: dict = {}
+    with Memory(target, embedder=lookup) as mem:
+        mem.set_recall_logging(False)
+        store = mem.store
+        depth = mem.recall_options.depth
+        out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False), queries, qvecs)
+        out["vector"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth), queries, qvecs)
+        out["fts"] = timed(lambda q, v: mem.search_words(query_terms(q), Filters(), depth), queries, qvecs)
+        if postgres:
+            top = [[i for i, _ in store.search.nearest(v, Filters(), 10)] for v in qvecs]
+            store.conn.execute("SET enable_indexscan = off")  # pgvector's exact scan: every vector, sorted
+            out["vector_exact"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth), queries, qvecs)
+            exact = [[i for i, _ in store.search.nearest(v, Filters(), 10)] for v in qvecs]
+            store.conn.execute("SET enable_indexscan = on")
+            out["hnsw_recall_at_10"] = float(np.mean([len(set(a) & set(b)) / max(len(b), 1)
+                                                      for a, b in zip(top, exact)]))
+            out["bytes"] = store.maintenance.size_bytes()
+        else:
+            out["bytes"] = Path(target).stat().st_size
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--anchors", type=int, default=1500)
+    args = ap.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+
+    import pgserver
+    import psycopg
+
+    from memcli.models.embedder import load_embedder
+
+    real = load_embedder()
+    anchors = np.concatenate([c[:1] for c in real.embed_chunks(
+        [m["text"] for m in messages(10**9, args.anchors, seed=3)])])
+    qrng = np.random.default_rng(5)
+    queries = [_fill(qrng.choice(QUESTIONS), qrng) + f" ({i})" for i in range(args.queries)]
+    qvecs = np.stack([real.embed_query(q) for q in queries])
+    synth, lookup = Synth(anchors), Lookup(real.model_id, real.dimension)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="memcli-pg-bench-") as tmp:
+        srv = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        with psycopg.connect(srv.get_uri(), autocommit=True) as admin:
+            admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            version = admin.execute("SELECT version()").fetchone()[0].split(" on ")[0]
+            pgvector = admin.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        print(f"{version}, pgvector {pgvector} (pgserver, unix socket); SQLite beside it in the same run")
+        for n in sizes:
+            with psycopg.connect(srv.get_uri(), autocommit=True) as admin:
+                admin.execute(f'CREATE ROLE "bench{n}" LOGIN')
+                admin.execute(f'GRANT CREATE ON DATABASE postgres TO "bench{n}"')
+            engines = {"sqlite": Path(tmp) / f"bench-{n}.db",
+                       "postgres": srv.get_uri().replace("postgres:@", f"bench{n}@", 1)}
+            for engine, target in engines.items():
+                rate = build(target, n, synth, lookup)
+                row = {"n": n, "engine": engine, "ingest_per_s": rate,
+                       **latency(target, queries, qvecs, lookup, engine == "postgres")}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+
+    print("\n| memories | engine | recall p50 / p95 ms | vector half p50 / p95 ms | exact vector p50 / p95 ms "
+          "| HNSW R@10 vs exact | FTS half p50 / p95 ms | storage ingest /s | bytes per memory |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ms = lambda key: f"{r[key][0]:.1f} / {r[key][1]:.1f}" if key in r else "–"  # noqa: E731
+        recall10 = f"{r['hnsw_recall_at_10']:.3f}" if "hnsw_recall_at_10" in r else "(exact KNN)"
+        print(f"| {r['n']:,} | {r['engine']} | {ms('recall')} | {ms('vector')} | {ms('vector_exact')} | {recall10} "
+              f"| {ms('fts')} | {r['ingest_per_s']:,.0f} | {r['bytes'] / r['n']:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
