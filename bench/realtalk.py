@@ -104,12 +104,14 @@ def asked_at(records) -> datetime:
     return datetime.strptime(max(r["timestamp"] for r in records), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
-def run_memcli(records, questions, embedder, key_options, recall_variants, workdir: Path):
-    """Ingest once per key policy, then run every recall variant on the same database."""
+def run_memcli(records, questions, embedder, key_options, recall_variants, workdir: Path, server=None):
+    """Ingest once per key policy, then run every recall variant on the same database (with `server`, a pgserver:
+    a new role's empty memory on it)."""
     db = workdir / "bench.db"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    mem = Memory(db, embedder=embedder, key_options=key_options)
+    target = db if server is None else new_role(server)
+    mem = Memory(target, embedder=embedder, key_options=key_options)
     payload = "\n".join(json.dumps(r) for r in records)
     t0 = time.perf_counter()
     mem.remember([RawInput("realtalk", payload)], fmt="jsonl")
@@ -128,6 +130,20 @@ def run_memcli(records, questions, embedder, key_options, recall_variants, workd
     return results, ingest_s
 
 
+_role_count = iter(range(1, 10**6))
+
+
+def new_role(server) -> str:
+    import psycopg
+
+    name = f"realtalk{next(_role_count)}"
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        admin.execute(f'GRANT CREATE ON DATABASE postgres TO "{name}"')
+    return server.get_uri().replace("postgres:@", f"{name}@", 1)
+
+
 def fmt_table(rows):
     cats = ["all", "multi-hop", "temporal", "commonsense"]
     lines = ["| method | " + " | ".join(f"R@{k}" for k in KS) + " | " + " | ".join(f"{c} R@10" for c in cats[1:]) + " |",
@@ -143,6 +159,8 @@ def main(argv=None):
     ap.add_argument("--split", choices=("all", "tune", "holdout"), default="all")
     ap.add_argument("--ablation", action="store_true", help="also run key and fusion variants")
     ap.add_argument("--chats", type=int, default=0, help="only the first N chats (quick runs)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="store memcli's memories on a private PostgreSQL + pgvector (pgserver) instead of SQLite")
     args = ap.parse_args(argv)
 
     files = chat_files(args.data)
@@ -190,6 +208,11 @@ def main(argv=None):
     ingest_total = query_total = 0.0
     n_messages = 0
     with tempfile.TemporaryDirectory(prefix="memcli-bench-") as tmp:
+        server = None
+        if args.postgres:
+            import pgserver
+
+            server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
         for path in files:
             records, questions = load_chat(path)
             n_messages += len(records)
@@ -198,7 +221,7 @@ def main(argv=None):
             retrieved["FTS5 BM25 baseline"] += bm25_baseline(records, questions)
             for key_name, key_opts in key_variants.items():
                 variants = recall_variants if key_name == "memcli (default)" else {key_name: base}
-                res, ingest_s = run_memcli(records, questions, embedder, key_opts, variants, Path(tmp))
+                res, ingest_s = run_memcli(records, questions, embedder, key_opts, variants, Path(tmp), server)
                 if key_name == "memcli (default)":
                     ingest_total += ingest_s
                 for name, (lists, secs) in res.items():
@@ -207,7 +230,9 @@ def main(argv=None):
                         query_total += secs
             print(f"{path.name}: {len(records)} messages, {len(questions)} questions", file=sys.stderr)
 
-    print(f"REALTALK evidence recall (%), {len(files)} chats, {len(all_questions)} questions, {n_messages} messages")
+    engine = "PostgreSQL + pgvector" if args.postgres else "SQLite"
+    print(f"REALTALK evidence recall (%), {len(files)} chats, {len(all_questions)} questions, {n_messages} messages, "
+          f"memcli on {engine}")
     splits = {"all": [True] * len(all_questions)}
     if args.split == "all":
         splits["tune (8 chats)"] = [c not in HOLDOUT for c in chat_of]

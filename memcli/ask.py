@@ -113,9 +113,7 @@ def who(speaker: str | None) -> str:
 
 
 def _store_speakers(ctx: "Context") -> list[str | None]:
-    rows = ctx.store.db.conn.execute(
-        "SELECT DISTINCT speaker FROM memories WHERE status = 'active' LIMIT 5000").fetchall()
-    return [r[0] for r in rows]
+    return ctx.store.memories.speakers()
 
 
 def subject_of(question: str, speakers: list[str | None]) -> Subject | None:

@@ -42,14 +42,21 @@ def load() -> dict:
     bad = [k for k, v in data.items() if k in KEYS and not isinstance(v, str)]
     if bad:
         raise InputError(f"{path}: {', '.join(bad)} must be a string (a path, an hf: spec or a URL)")
-    if "db" in data:
+    return data
+
+
+def database_setting() -> str | None:
+    """The file's `db`, checked when it is used (not when the file is read: a bad one must not stop commands
+    that name their database otherwise, nor `config set db` from replacing it)."""
+    value = load().get("db")
+    if value:
         from .paths import server_url
 
         try:
-            server_url(data["db"])  # a URL memcli cannot use is refused here, with the file named
+            server_url(value)
         except InputError as exc:
-            raise InputError(f"{path}: db: {exc}") from None
-    return data
+            raise InputError(f"{config_path()}: db: {exc}") from None
+    return value
 
 
 def model_spec(role: str, given: str | None = None) -> str | None:

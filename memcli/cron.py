@@ -28,9 +28,12 @@ OVERDUE = timedelta(hours=36)  # a nightly job that has not succeeded for this l
 def _resolve(db: Path | str) -> Path | str:
     """A file as its absolute path; a postgresql:// URL as it is (use ~/.pgpass rather than a password in it:
     the crontab line and the log name it)."""
-    from .paths import server_url
+    from .paths import refuse_password, server_url
 
-    return str(db) if server_url(db) else Path(db).expanduser().resolve()
+    if server_url(db):
+        refuse_password(str(db), "the crontab or its log")
+        return str(db)
+    return Path(db).expanduser().resolve()
 
 
 def _key(db: Path | str) -> str:

@@ -130,7 +130,7 @@ def _server(url: str) -> Check:
         try:
             store = Store(handle)
             pending = store.pending_migrations()
-            model = store.vectors.model()
+            model = store.vectors.model() if not pending else None  # a schema prepared by an admin: no tables yet
             count = store.memories.count() if not pending else 0
             schema = handle.conn.schema
         finally:

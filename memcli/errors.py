@@ -34,6 +34,10 @@ class DatabaseError(MemcliError):
     """The database path is not usable: not SQLite, not memcli's, unreadable, locked."""
 
 
+class NoDatabaseYet(DatabaseError):
+    """A reading command found no memory there yet (no file, an empty one, no schema on the server)."""
+
+
 class DatabaseBusy(DatabaseError):
     """Another process held the write lock past the busy timeout: nothing was done; retry."""
 

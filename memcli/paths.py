@@ -25,6 +25,10 @@ def server_url(target: object) -> str | None:
     text = str(target)
     found = _URL.match(text)
     if found is None:
+        if re.match(r"^(postgresql|postgres):", text, re.I):  # a URL whose '//' was folded away (a Path did it)
+            from .errors import InputError
+
+            raise InputError(f"{redact_url(text)!r} is not a whole URL: write postgresql://USER@HOST/DB")
         return None
     scheme = found.group(1).lower()
     if scheme in SERVER_SCHEMES:
@@ -34,9 +38,39 @@ def server_url(target: object) -> str | None:
     raise InputError(f"unsupported database URL {redact_url(text)!r}: --db takes a file path or a postgresql://… URL")
 
 
+def url_secrets(url: str) -> list[str]:
+    """The password a URL carries (in its user part or a password= parameter), as written and decoded."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found.append(parts.password)
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() == "password" and v]
+    except ValueError:  # an unparsable port and such: take what looks like one
+        found += re.findall(r"://[^:/@]*:([^@/]*)@", url) + re.findall(r"[?&]password=([^&]*)", url, re.I)
+    found += [unquote(f) for f in found]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages and `stats`."""
-    return re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1:***@", url)
+    """The URL without its password (user part or password= parameter), for messages, `stats` and records."""
+    shown = re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1:***@", url)
+    shown = re.sub(r"([?&]password=)[^&]*", r"\1***", shown, flags=re.I)
+    for secret in url_secrets(url):
+        if len(secret) >= 4:  # where the patterns above missed it; a shorter one would mangle the user's name
+            shown = shown.replace(secret, "***")
+    return shown
+
+
+def refuse_password(url: str, where: str) -> None:
+    """memcli never copies a password into another file (client configs, settings, crontab, logs)."""
+    if url_secrets(url):
+        from .errors import InputError
+
+        raise InputError(f"the database URL holds a password; memcli does not copy it into {where}: put it in "
+                         "~/.pgpass (or PGPASSFILE) and give the URL without it")
 
 
 def default_database() -> str | Path:
@@ -44,9 +78,9 @@ def default_database() -> str | Path:
     A postgresql:// URL is returned as it is (a Path would fold its '//')."""
     env = os.environ.get(ENV_DB)
     if not env:
-        from .config import load
+        from .config import database_setting
 
-        env = load().get("db")
+        env = database_setting()
     if env:
         return env if server_url(env) else Path(env).expanduser()
     return default_db_path()

@@ -43,14 +43,17 @@ def configure(ctx: "Context | None", key: str, value: str | None) -> tuple[Path,
         return set_value(key, value), "no database yet"
     from contextlib import ExitStack
 
+    from .paths import redact_url
+
+    shown = redact_url(value) if key == "db" and value else value  # a URL's password is never recorded
     with ExitStack() as open_change:
         try:
             store = ctx.store
             store.require_writable()
             if store.pending_migrations():
                 raise MemcliError("the database needs a schema upgrade first (any writing command does it)")
-            open_change.enter_context(ctx.change(Op.CONFIG, detail={key: value, "file": True}))
+            open_change.enter_context(ctx.change(Op.CONFIG, detail={key: shown, "file": True}))
         except Exception as exc:  # the database, not the edit: a one-line reason, and the edit goes ahead
             return set_value(key, value), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        store.meta.set(f"config.{key}", value if value is not None else "")
+        store.meta.set(f"config.{key}", shown if shown is not None else "")
         return set_value(key, value), None  # a failed write raises: the change rolls back with no record

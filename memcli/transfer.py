@@ -93,9 +93,9 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import", *
     meta, sources, messages, memories = _validate(lines, origin)
     store = ctx.store
     store.require_writable()  # before re-embedding anything
-    if keep_ids and store.memories.count():
-        raise InputError("the target already holds memories: ids can be kept only in an empty one (use export "
-                         "and import to merge)")
+    if keep_ids and store.memories.id_mark():  # checked again under the writer lock, below
+        raise InputError("the target holds or held memories before: ids can be kept only in a new, empty memory "
+                         "(use export and import to merge)")
     vec_model = (meta.get("embedding_model"), meta.get("embedding_dim"))
     current = store.vectors.model()
     loaded = ctx.models.loaded_embedder
@@ -117,6 +117,9 @@ def import_jsonl(ctx: "Context", lines: Iterable[str], origin: str = "import", *
     result = {"sources": 0, "messages": 0, "memories": 0, "skipped_memories": len(memories) - len(todo),
               "reembedded": bool(fresh_vectors)}
     with ctx.change(Op.IMPORT) as ch:
+        if keep_ids and store.memories.id_mark():
+            raise InputError("the target holds or held memories before: ids can be kept only in a new, empty "
+                             "memory (use export and import to merge)")
         if todo:
             if use_vectors:
                 with ctx.change(Op.MODEL, detail={"embedding_model": vec_model[0], "dim": int(vec_model[1])}):
@@ -188,9 +191,9 @@ def migrate_to(ctx: "Context", target: "Context") -> dict:
     chains can be tied together later. The source is left as it was."""
     import tempfile
 
-    if target.store.memories.count():
-        raise InputError(f"{target.shown} already holds memories; migrate-to fills an empty memory (use export and "
-                         "import to merge)")
+    if target.store.memories.id_mark():
+        raise InputError(f"{target.shown} holds or held memories before; migrate-to fills a new, empty memory, so "
+                         "that every id still names the memory it named (use export and import to merge)")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # owner-only, unlinked: a disk copy, not RAM
         with ctx.store.snapshot():
             counts = export_jsonl(ExportSource(ctx), spool, vectors=True, id_mark=True)

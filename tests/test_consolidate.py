@@ -62,9 +62,14 @@ def test_only_one_consolidation_at_a_time(hash_memory):
     mem = hash_memory
     mem.remember([RawInput("a", "x y z")])
     if mem.ctx.url is not None:  # another machine's consolidate: the server's advisory lock
-        other = outside(mem)
-        other.execute("SELECT pg_advisory_lock(hashtext(current_schema() || ':consolidate'))")
-        release = other.close
+        from contextlib import ExitStack
+
+        from tests.conftest import HashEmbedder
+
+        stack = ExitStack()
+        other = stack.enter_context(Memory(mem.ctx.url, embedder=HashEmbedder()))
+        assert stack.enter_context(other.store.maintenance.server_lock("consolidate"))
+        release = stack.close
     else:  # another process's: the lock file beside the database
         fd = os.open(str(mem.db_path) + ".consolidate.lock", os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -279,6 +279,7 @@ def test_config_set_is_never_blocked_by_a_database_that_cannot_take_the_record(t
     assert runner.invoke(app, ["config", "get", "generator"]).stdout.strip() == "/models/b.gguf"
 
 
+@pytest.mark.sqlite_only  # FTS5's and sqlite-vec's shadow tables; Postgres: test_postgres.py's guard test
 def test_shadow_tables_are_guarded_too(hash_memory):
     hash_memory.remember([RawInput("a", "a note")])
     for table in ("memories_fts_data", "memories_fts_content", "vec_chunks_rowids", "_sqlite_migrations"):

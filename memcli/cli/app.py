@@ -175,7 +175,12 @@ class State:
         from ..paths import database
         from ..settings import configure
 
-        path = database(self.db)
+        try:
+            path = database(self.db)
+        except InputError as exc:  # the file's own `db` is what is wrong: setting it (or another key) mends it
+            written = configure(None, key, value)[0]
+            Output().warn(f"setting saved, but not recorded in a database's audit log: {exc}")
+            return written
         if isinstance(path, Path) and (not path.is_file() or path.stat().st_size == 0):
             return configure(None, key, value)[0]
         mem = Memory(path, create=False, migrate=False, actor=self.actor, plugins=self.plugins)

@@ -187,10 +187,13 @@ def audit_scrub(ctx: typer.Context):
     Example:
       memcli audit scrub
     """
-    from .forget_cmds import SCRUB_PENDING
+    from .forget_cmds import SCRUB_PENDING, SCRUB_PENDING_SERVER
 
     with ctx.obj.memory(Output(False, False)) as mem:
         done = mem.scrub()
+        server = mem.ctx.url is not None
     if not done:
-        raise MemcliError(SCRUB_PENDING.replace("run 'memcli audit scrub' once", "run this again when"))
-    print("write-ahead log folded into the database and truncated")
+        raise MemcliError((SCRUB_PENDING_SERVER if server else SCRUB_PENDING)
+                          .replace("run 'memcli audit scrub' once", "run this again when"))
+    print("tables rewritten without the deleted rows (VACUUM FULL)" if server
+          else "write-ahead log folded into the database and truncated")

@@ -99,9 +99,13 @@ def forget(
                       f"{', '.join(map(str, result.reinstated))} current again (the correction was forgotten)")
         print(f"{'Archived' if archive else 'Forgot'} {len(result.ids)} memor{'y' if len(result.ids) == 1 else 'ies'}{extra}.")
         if not result.files_scrubbed:
-            out.warn(SCRUB_PENDING)
+            out.warn(SCRUB_PENDING_SERVER if mem.ctx.url else SCRUB_PENDING)
 
 
+SCRUB_PENDING_SERVER = ("another session on the server holds an older snapshot (or a table lock), so the forgotten "
+                        "text is erased from the live data but its old row versions are still in the server's table "
+                        "files; run 'memcli audit scrub' once that session has ended (the nightly consolidate "
+                        "retries too)")
 SCRUB_PENDING = ("another process is reading the database, so the forgotten text is erased from the live data but "
                  "still on disk (in old pages of the database file and its -wal log) until a checkpoint completes; "
                  "run 'memcli audit scrub' once that process has ended")

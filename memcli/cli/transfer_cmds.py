@@ -116,7 +116,17 @@ def migrate_to_cmd(
     from ..core import Memory
     from ..paths import database
 
+    from ..paths import server_url
+
     out = Output(json_out, False)
+    if not target.strip():
+        raise InputError("migrate-to needs a target: a postgresql://… URL or a new file's path")
+    if not server_url(target):
+        path = Path(target).expanduser()
+        if target.endswith(("/", os.sep)) or path.is_dir():
+            raise InputError(f"{target} is a directory; give the new database file's path in it")
+        if not path.parent.is_dir():
+            raise InputError(f"{path.parent} does not exist; create it first (migrate-to creates only the file)")
     with ctx.obj.memory(out) as source, Memory(database(target), create=True, actor=ctx.obj.actor,
                                                 progress=out.info, plugins=ctx.obj.plugins) as dest:
         if source.ctx.shown == dest.ctx.shown:

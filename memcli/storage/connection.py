@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import DatabaseError, ExtensionError
+from ..errors import DatabaseError, ExtensionError, NoDatabaseYet
 from ..paths import ensure_private_dir
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -109,7 +109,7 @@ def connect(path: str | Path, *, create: bool = True):
             # An empty file (`: > memory.db`): no database yet. A reading command says so; remember makes it one,
             # owner-only like any database memcli creates.
             if not create:
-                raise DatabaseError(f"no memory database at {path} yet: the file is empty ('memcli remember' "
+                raise NoDatabaseYet(f"no memory database at {path} yet: the file is empty ('memcli remember' "
                                     "creates it)")
             try:
                 path.chmod(0o600)
@@ -120,7 +120,7 @@ def connect(path: str | Path, *, create: bool = True):
         elif create:
             _create_private_file(path)
         else:
-            raise DatabaseError(f"no memory database at {path} yet ('memcli remember' creates it)")
+            raise NoDatabaseYet(f"no memory database at {path} yet ('memcli remember' creates it)")
         read_only = _read_only(path)
         if read_only:
             wal = Path(f"{path}-wal")

@@ -67,8 +67,8 @@ class Database:
         """Refuse writes to memcli's tables outside atomic(). Idempotent."""
         if self.guarded:
             return
-        if self.postgres:  # no authorizer there: the connection adapter asks before each statement
-            self.conn.write_allowed = lambda: self.depth > 0
+        if self.postgres:  # no authorizer there: the session is read-only outside a change (postgres/connection.py)
+            self.conn.guard()
             self.guarded = True
             return
 
@@ -147,8 +147,10 @@ class Database:
     @property
     def read_only(self) -> bool:
         if self._read_only is None:
-            sql = "SHOW default_transaction_read_only" if self.postgres else "PRAGMA query_only"
-            self._read_only = str(self.conn.execute(sql).fetchone()[0]) in ("1", "on")
+            if self.postgres:  # a hot standby, or a role or database set read-only (seen at connect)
+                self._read_only = bool(self.conn.server_read_only)
+            else:
+                self._read_only = bool(self.conn.execute("PRAGMA query_only").fetchone()[0])
         return self._read_only
 
     def has_table(self, name: str) -> bool:

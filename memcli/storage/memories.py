@@ -229,6 +229,11 @@ class Memories:
     def count(self) -> int:
         return self.db.one("SELECT count(*) FROM memories")[0]
 
+    def speakers(self, limit: int = 5000) -> list[str | None]:
+        """The distinct speakers of active memories (None: the user's own notes)."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT speaker FROM memories WHERE status = 'active' LIMIT ?", [limit])]
+
     def labels(self, kind: str) -> list[str]:
         """Distinct scopes or tags, for shell completion."""
         sql = {"scope": "SELECT DISTINCT scope FROM memories ORDER BY 1",

@@ -20,6 +20,8 @@ def open_server(url: str, *, create: bool = True, notice: Callable[[str], None] 
     from . import schema
     from .connection import connect
 
+    import psycopg
+
     conn = connect(url, create=create)
     try:
         newer = schema.unknown_migrations(conn.raw)
@@ -29,7 +31,13 @@ def open_server(url: str, *, create: bool = True, notice: Callable[[str], None] 
         if migrate and schema.pending(conn.raw):
             if notice is not None and schema.holds_memories(conn.raw):
                 notice("upgrading the memory schema on the server to this version of memcli (once)")
+            if conn.server_read_only:
+                raise DatabaseError(f"{conn.shown} is read-only and this memory needs a schema upgrade this version "
+                                    "of memcli would write")
             schema.migrate(conn, to_iso(now_utc()))
+    except psycopg.Error as exc:
+        conn.close()
+        raise DatabaseError(f"cannot prepare {conn.shown}: {str(exc).strip().splitlines()[0]}") from None
     except BaseException:
         conn.close()
         raise

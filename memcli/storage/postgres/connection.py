@@ -19,15 +19,12 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from ...errors import DatabaseBusy, DatabaseError
-from ...paths import redact_url
+from ...errors import DatabaseBusy, DatabaseError, NoDatabaseYet
+from ...paths import redact_url, url_secrets
 
 LOCK_TIMEOUT = "10s"  # SQLite's busy timeout: a writer waits this long for another, then fails with DatabaseBusy
-# a connection's own temporary tables are its business, as on SQLite
-_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE(?!\s+TEMP)|DROP|ALTER|TRUNCATE|COPY|GRANT|REVOKE|COMMENT)\b",
-                    re.I)
-_WITH_WRITE = re.compile(r"^\s*WITH\b.*\b(INSERT|UPDATE|DELETE)\b", re.I | re.S)
-_DML = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.I)
+MIN_SERVER = 160000  # PostgreSQL 16: pg_input_is_valid (the decay scan)
+_COUNT = re.compile(r"^(?:INSERT \d+|UPDATE|DELETE|MERGE) (\d+)$")  # a command tag: the rows it wrote
 
 
 @lru_cache(maxsize=1024)
@@ -37,9 +34,13 @@ def translate(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: Exception, secrets: Iterable[str] = ()) -> str:
+    """The first line of a server or libpq message, without the URL's password (libpq quotes a malformed one)."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    line = text[0] if text else type(exc).__name__
+    for secret in secrets:
+        line = line.replace(secret, "***")
+    return line
 
 
 class Cursor:
@@ -69,26 +70,35 @@ class Cursor:
         return self._cur.rowcount
 
 
+def _written(cur: Any) -> int:
+    found = _COUNT.match(cur.statusmessage or "")
+    return int(found.group(1)) if found else 0
+
+
 class PgConnection:
+    """The session runs read-only by default once the guard is on (`guard()`): the server itself refuses any
+    write — whatever its SQL looks like, comments, MERGE or several statements — outside `begin_write()`'s
+    `BEGIN READ WRITE`, which only memcli.changes.change() opens (through storage/database.py)."""
+
     is_postgres = True
 
-    def __init__(self, raw: Any, url: str, schema: str):
+    def __init__(self, raw: Any, url: str, schema: str, server_read_only: bool):
         self.raw = raw
         self.url = url
         self.schema = schema
+        self.server_read_only = server_read_only  # a hot standby, or a role or database set read-only
         self.total_changes = 0
-        self.write_allowed: Callable[[], bool] | None = None  # set by storage/database.py's guard
+        self.lock_key: int | None = None  # this memory's writer lock (meta, written by the first migration)
+
+    def guard(self) -> None:
+        """From now on a write outside a change is refused by the server."""
+        self.raw.execute("SET default_transaction_read_only = on")
+        if self.raw.execute("SELECT to_regclass('meta')").fetchone()[0] is not None:  # migrated
+            row = self.raw.execute("SELECT value FROM meta WHERE key = 'writer_lock_key'").fetchone()
+            self.lock_key = int(row[0]) if row else None
 
     # -- statements -------------------------------------------------------------------------------------------------
-    def _check(self, sql: str) -> None:
-        allowed = self.write_allowed
-        if allowed is not None and not allowed() and (_WRITE.match(sql) or _WITH_WRITE.match(sql)):
-            from ..database import UnauditedWrite as Refused
-
-            raise Refused("not authorized: a write outside memcli.changes.change()")
-
     def execute(self, sql: str, params: Iterable = ()) -> Cursor:
-        self._check(sql)
         import psycopg
 
         try:
@@ -97,12 +107,10 @@ class PgConnection:
             cur = self.raw.execute(translate(sql), values) if values else self.raw.execute(sql)
         except psycopg.Error as exc:
             raise _database_error(exc) from exc
-        if _DML.match(sql) and cur.rowcount > 0:
-            self.total_changes += cur.rowcount
+        self.total_changes += _written(cur)
         return Cursor(cur)
 
     def executemany(self, sql: str, rows: Iterable) -> None:
-        self._check(sql)
         rows = [list(r) for r in rows]
         if not rows:
             return
@@ -111,8 +119,8 @@ class PgConnection:
         try:
             with self.raw.cursor() as cur:
                 cur.executemany(translate(sql), rows)
-                if _DML.match(sql) and cur.rowcount > 0:
-                    self.total_changes += cur.rowcount
+                if _written(cur):
+                    self.total_changes += max(cur.rowcount, 1)
         except psycopg.Error as exc:
             raise _database_error(exc) from exc
 
@@ -124,10 +132,15 @@ class PgConnection:
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def begin_write(self) -> None:
-        """BEGIN, then this memory's writer lock (held until COMMIT or ROLLBACK)."""
-        self.execute("BEGIN")
+        """BEGIN READ WRITE, then this memory's writer lock (held until COMMIT or ROLLBACK). The lock's key is a
+        random number kept in the memory's own schema: another role, which cannot read it, cannot hold it to block
+        this one. Before the first migration wrote it, the schema's name serves (migrations only)."""
+        self.execute("BEGIN READ WRITE")
         try:
-            self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+            if self.lock_key is not None:
+                self.execute("SELECT pg_advisory_xact_lock(?)", [self.lock_key])
+            else:
+                self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
         except BaseException:
             self.execute("ROLLBACK")
             raise
@@ -152,9 +165,13 @@ class PgConnection:
         return redact_url(self.url)
 
 
-def _database_error(exc: Exception) -> DatabaseError:
+def _database_error(exc: Exception) -> Exception:
     import psycopg.errors as e
 
+    if isinstance(exc, e.ReadOnlySqlTransaction):
+        from ..database import UnauditedWrite
+
+        return UnauditedWrite("not authorized: a write outside memcli.changes.change() (the server refused it)")
     if isinstance(exc, (e.LockNotAvailable, e.QueryCanceled)):
         return DatabaseBusy(f"database busy: another writer held the memory for over {LOCK_TIMEOUT}; nothing was "
                             "changed, retry")
@@ -169,35 +186,47 @@ def url_of(raw: Any) -> str:
 
 
 def schema_for(user: str) -> str:
-    """The schema that holds one role's memory: memcli_<role>, in lower case letters, digits and _."""
-    return "memcli_" + (re.sub(r"[^a-z0-9_]", "_", user.lower()) or "user")[:50]
+    """The schema that holds one role's memory: memcli_<role> in lower case letters, digits and _; when the role's
+    name had to change for that (case, other characters, length), a hash of the exact name follows, so two roles
+    never share one name ('dot.user' and 'dot_user')."""
+    import hashlib
+
+    plain = re.sub(r"[^a-z0-9_]", "_", user.lower())[:40] or "user"
+    if plain == user:
+        return "memcli_" + plain
+    return f"memcli_{plain}_{hashlib.sha256(user.encode()).hexdigest()[:8]}"
 
 
 def connect(url: str, *, create: bool = True) -> PgConnection:
-    """Connect, check pgvector, and enter this role's own schema (created owner-only on first use; `create=False`
-    reports a missing one instead)."""
+    """Connect, check the server (PostgreSQL 16+, pgvector), and enter this role's own schema (created owner-only
+    on first use; `create=False` reports a missing one instead). Errors are one line, without the password."""
     try:
         import psycopg
     except ImportError as exc:
         raise DatabaseError("a postgresql:// database needs psycopg: pip install 'memcli[postgres]'") from exc
-    shown = redact_url(url)
+    shown, secrets = redact_url(url), url_secrets(url)
     try:
         raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot connect to {shown}: {_message(exc)}") from None
+        raise DatabaseError(f"cannot connect to {shown}: {_message(exc, secrets)}") from None
     except Exception as exc:  # a malformed URL is a ProgrammingError or ValueError in psycopg's parser
-        raise DatabaseError(f"cannot use {shown}: {_message(exc)}") from None
+        raise DatabaseError(f"cannot use {shown}: {_message(exc, secrets)}") from None
     try:
-        row = raw.execute("SELECT current_user").fetchone()
-        user = str(row[0]) if row else ""
+        version = int(raw.info.server_version)
+        if version < MIN_SERVER:
+            raise DatabaseError(f"{shown} runs PostgreSQL {version // 10000}; memcli needs 16 or newer")
+        row = raw.execute("SELECT current_user, current_setting('default_transaction_read_only') = 'on' "
+                          "OR current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()").fetchone()
+        user, read_only = (str(row[0]), bool(row[1])) if row else ("", False)
         schema = schema_for(user)
-        conn = PgConnection(raw, url, schema)
-        _ensure_vector(raw)
-        _enter_schema(raw, schema, user, create)
+        if not read_only:
+            _ensure_vector(raw)
+        _enter_schema(raw, schema, user, create and not read_only)
         raw.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        conn = PgConnection(raw, url, schema, read_only)
     except psycopg.Error as exc:
         raw.close()
-        raise DatabaseError(f"cannot use {shown}: {_message(exc)}") from None
+        raise DatabaseError(f"cannot use {shown}: {_message(exc, secrets)}") from None
     except BaseException:
         raw.close()
         raise
@@ -229,7 +258,7 @@ def _enter_schema(raw: Any, schema: str, user: str, create: bool) -> None:
 
     row = raw.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
     if row is None and not create:
-        raise DatabaseError(f"no memory for role {user} on {redact_url(url_of(raw))} yet ('memcli remember' creates "
+        raise NoDatabaseYet(f"no memory for role {user} on {redact_url(url_of(raw))} yet ('memcli remember' creates "
                             "it)")
     if row is None:
         try:
@@ -245,6 +274,11 @@ def _enter_schema(raw: Any, schema: str, user: str, create: bool) -> None:
     if row[0] != user:
         raise DatabaseError(f"schema {schema} belongs to role {row[0]}, not {user}; refusing to keep memories where "
                             "another role controls them")
+    from psycopg import sql
+
     ext = raw.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                      "WHERE e.extname = 'vector'").fetchone()[0]
-    raw.execute(f'SET search_path = "{schema}", "{ext}"')
+                      "WHERE e.extname = 'vector'").fetchone()
+    if ext is None:
+        raise DatabaseError("this database lacks the pgvector extension: ask the server's admin to run "
+                            "'CREATE EXTENSION vector;' in it")
+    raw.execute(sql.SQL("SET search_path = {}, {}").format(sql.Identifier(schema), sql.Identifier(ext[0])))

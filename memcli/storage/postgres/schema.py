@@ -18,6 +18,11 @@ from ...errors import DatabaseError
 from ..schema import META_ID_MARK
 
 T = 'text COLLATE "C"'
+_TEXT_COLUMNS = {"memories": ("text", "key_text", "context", "content_hash", "speaker", "flags"),
+                 "messages": ("text", "speaker", "external_id"), "sources": ("raw", "sha256", "origin"),
+                 "memories_fts": ("text", "context", "tsv"), "memory_tags": ("tag",)}
+NO_STATISTICS = "\n".join(f"ALTER TABLE {t} ALTER COLUMN {c} SET STATISTICS 0;"
+                          for t, cols in _TEXT_COLUMNS.items() for c in cols)
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("p001_core", f"""
@@ -96,6 +101,12 @@ CREATE FUNCTION memories_id_mark() RETURNS trigger LANGUAGE plpgsql AS $$
         RETURN OLD;
     END $$;
 CREATE TRIGGER memories_id_mark AFTER DELETE ON memories FOR EACH ROW EXECUTE FUNCTION memories_id_mark();
+-- the writer lock's key (postgres/connection.py): random, and readable by this role alone
+INSERT INTO meta(key, value) VALUES ('writer_lock_key',
+    (('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint)::text);
+-- no planner statistics of memory text: ANALYZE would copy sample values into pg_statistic, where a forget
+-- cannot reach them (pg_statistic is the server's; only a superuser could delete from it)
+{NO_STATISTICS}
 """),
 )
 MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)

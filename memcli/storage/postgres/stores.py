@@ -5,6 +5,7 @@ and file upkeep. Everything else is the shared stores' SQL (storage/*.py), run t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +21,11 @@ from ..memories import Memories
 from ..search import FTS_SLACK, Search
 from ..vectors import Vectors
 
-# pgvector's HNSW index returns at most hnsw.ef_search rows per scan: a search for k neighbours sets it to k.
-EF_SEARCH_MIN, EF_SEARCH_MAX = 40, 1000
+# With an HNSW index (none by default: PgVectors), pgvector returns at most hnsw.ef_search rows per scan: a search
+# for k neighbours sets it to k, and to 100 at least (pgvector's default, 40, kept 0.895 of the exact top 10 at
+# 100k memories: bench/postgres.py).
+EF_SEARCH_MIN, EF_SEARCH_MAX = 100, 1000
+SCRUB_LOCK_TIMEOUT = "1s"  # VACUUM FULL's wait for its exclusive lock: others queue behind it meanwhile
 FTS_CONFIG = "english"  # Snowball English stemming, as FTS5's porter tokenizer stems
 # Tables that hold memory text or keys: VACUUM FULL rewrites them after a forget (scrub_files).
 TEXT_TABLES = ("memories", "memories_fts", "messages", "sources", "memory_tags", "memory_messages", "memory_links",
@@ -30,14 +34,18 @@ TEXT_TABLES = ("memories", "memories_fts", "messages", "sources", "memory_tags",
 
 class PgVectors(Vectors):
     """The int8 codes SQLite stores, kept as pgvector `vector` values (4 bytes a dimension instead of 1): cosine
-    ignores scale, so both engines rank with the same numbers. An HNSW index (cosine) answers unfiltered searches."""
+    ignores scale, so both engines rank with the same numbers.
+
+    No HNSW index: searches are exact. An index would answer in 6.7 ms instead of 34 ms at 100k memories, but a
+    forget must rewrite the vector table to leave no old bytes in its files, and with the index that rewrite
+    rebuilds it: 76 s at 100k instead of 0.4 s (bench/postgres.py, docs/postgres.md). An admin may still add
+    one (CREATE INDEX … USING hnsw (embedding vector_cosine_ops)): searches then use it, forgets get slow."""
 
     VALUE = "?::vector"
 
     def table_sql(self, dim: int) -> str:
         return (f"CREATE TABLE vec_chunks (rowid bigint PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
-                f"embedding vector({int(dim)}) NOT NULL); "
-                "CREATE INDEX vec_chunks_hnsw ON vec_chunks USING hnsw (embedding vector_cosine_ops)")
+                f"embedding vector({int(dim)}) NOT NULL)")
 
     def param(self, vector: np.ndarray) -> object:
         return "[" + ",".join(map(str, vector_codec.encode(vector)[0].tolist())) + "]"
@@ -104,11 +112,14 @@ class PgSearch(Search):
                 f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [q, *params, limit]).fetchall()
         else:
             self.db.conn.execute("SELECT set_config('hnsw.ef_search', ?, false)", [str(max(k, EF_SEARCH_MIN))])
+            # the k nearest first (materialized: then k lookups by primary key, whatever the planner guesses of
+            # a table just filled), then their memories' filters
             rows = self.db.conn.execute(
-                "SELECT c.memory_id, min(knn.d) AS d FROM (SELECT rowid, embedding <=> ?::vector AS d "
-                "FROM vec_chunks ORDER BY embedding <=> ?::vector LIMIT ?) knn "
-                "JOIN chunks c ON c.id = knn.rowid JOIN memories m ON m.id = c.memory_id "
-                f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [q, q, k, *params, limit]).fetchall()
+                "WITH knn AS MATERIALIZED (SELECT rowid, embedding <=> ?::vector AS d FROM vec_chunks "
+                "ORDER BY embedding <=> ?::vector LIMIT ?) "
+                "SELECT c.memory_id, min(knn.d) AS d FROM knn JOIN chunks c ON c.id = knn.rowid "
+                f"JOIN memories m ON m.id = c.memory_id WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?",
+                [q, q, k, *params, limit]).fetchall()
         # a zero vector has no cosine: pgvector gives NaN; skipped here, reported by doctor
         return [(r[0], 1.0 - float(r[1])) for r in rows if r[1] is not None and math.isfinite(r[1])]
 
@@ -144,13 +155,18 @@ class PgMaintenance(Maintenance):
     @contextmanager
     def server_lock(self, name: str) -> Iterator[bool]:
         """A session advisory lock for this memory and `name`: True when this process holds it, False when
-        another process (on any machine) does; released on exit or when the connection ends."""
-        got = self.db.one("SELECT pg_try_advisory_lock(hashtext(current_schema() || ':' || ?))", [name])[0]
+        another process (on any machine) does; released on exit or when the connection ends. Keyed, like the
+        writer lock, by the memory's secret key, so another role cannot take it."""
+        import hashlib
+
+        secret = getattr(self.db.conn, "lock_key", None) or 0
+        key = int.from_bytes(hashlib.sha256(f"{secret}:{name}".encode()).digest()[:8], "big", signed=True)
+        got = self.db.one("SELECT pg_try_advisory_lock(?)", [key])[0]
         try:
             yield bool(got)
         finally:
             if got:
-                self.db.one("SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || ?))", [name])
+                self.db.one("SELECT pg_advisory_unlock(?)", [key])
 
     def quick_check(self) -> str:
         """The server keeps its own files; what memcli can check is that its tables answer."""
@@ -164,17 +180,31 @@ class PgMaintenance(Maintenance):
     def scrub_files(self) -> bool:
         """After an erasure commits: VACUUM FULL rewrites the tables that held the text into new files, so the
         deleted rows' bytes are in no table or index file any more (a plain VACUUM only marks their space free).
-        What it cannot reach: WAL segments until the server recycles them, replicas' WAL, and backups."""
-        from .connection import PgConnection
+        False when it could not: another session's snapshot still sees the deleted rows (VACUUM then copies them;
+        it says so, and the next scrub removes them), or a table lock was not granted within a second (VACUUM
+        FULL waits for its exclusive lock, and every other session queues behind it meanwhile). What no VACUUM
+        reaches: WAL segments until the server recycles them, replicas, backups (docs/postgres.md)."""
+        from .connection import LOCK_TIMEOUT, PgConnection
 
         conn = self.db.conn
         assert isinstance(conn, PgConnection)
         if conn.in_transaction:  # inside an enclosing change: VACUUM cannot run there (nor would it see the rows)
             return False
         tables = [t for t in TEXT_TABLES + ("vec_chunks",) if self.db.has_table(t)]
+        details: list[str] = []
+
+        def heard(notice: Any) -> None:
+            details.append(notice.message_detail or "")
+
+        conn.raw.add_notice_handler(heard)
         try:
-            conn.execute(f"VACUUM (FULL) {', '.join(tables)}")  # constants of this module
+            conn.execute(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
+            conn.execute(f"VACUUM (FULL, VERBOSE) {', '.join(tables)}")  # constants of this module
         except DatabaseError:
             return False
-        return True
+        finally:
+            conn.raw.remove_notice_handler(heard)
+            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        kept = sum(int(n) for d in details for n in re.findall(r"(\d+) dead row versions cannot be removed yet", d))
+        return kept == 0
 

@@ -6,6 +6,7 @@ the command those hooks call; it reads the hook's JSON on stdin and always exits
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,10 +39,12 @@ def _agent(agent: str) -> str:
     return agent
 
 
-def _db(state) -> Path:
-    from memcli.paths import default_db_path
+def _db(state) -> Path | str:
+    """The database the hooks pin: a file's absolute path, or a postgresql:// URL as it is."""
+    from memcli.paths import database
 
-    return Path(state.db).expanduser().absolute() if state.db else default_db_path().absolute()
+    where = database(state.db)
+    return where.absolute() if isinstance(where, Path) else where
 
 
 @hookimpl
@@ -125,9 +128,10 @@ def register_commands(cli):
             data = cc.read_stdin(sys.stdin.buffer.read)
             spec = state.model_spec("embedder")
             if event in cc.CAPTURE_EVENTS and not wait:
-                argv = [sys.executable, "-m", "memcli", "--db", str(db), *(["--embedder", spec] if spec else []),
+                # the database goes in the environment, not the command line: `ps` shows every user the latter
+                argv = [sys.executable, "-m", "memcli", *(["--embedder", spec] if spec else []),
                         "hooks", "run", event, "--wait", *(["--scope", scope] if scope else [])]
-                cc.spawn_capture(argv, data)
+                cc.spawn_capture(argv, data, {**os.environ, "MEMCLI_DB": str(db)})
                 return
             cfg = cc.HookConfig(db=db, scope=scope, budget=budget, limit=limit, embedder_spec=spec)
             out = cc.run(event, data, cfg)

@@ -81,8 +81,9 @@ def state_dir() -> Path:
     return memcli_state_dir() / "hooks"
 
 
-def db_key(db: Path) -> str:
-    return hashlib.sha256(os.fsencode(Path(db).expanduser().absolute())).hexdigest()[:16]
+def db_key(db: Path | str) -> str:
+    name = db.encode() if isinstance(db, str) else os.fsencode(Path(db).expanduser().absolute())
+    return hashlib.sha256(name).hexdigest()[:16]
 
 
 def log_error(where: str, exc: BaseException, state: Path | None = None) -> None:
@@ -106,7 +107,7 @@ def log_error(where: str, exc: BaseException, state: Path | None = None) -> None
 
 @dataclass
 class HookConfig:
-    db: Path
+    db: Path | str  # a file, or a postgresql:// URL
     scope: str | None = None  # None: the project's scope (project_scope)
     budget: int = DEFAULT_BUDGET
     limit: int = DEFAULT_LIMIT
@@ -357,7 +358,7 @@ def format_block(records: list[dict], budget: int) -> str:
 
 def inject(event: str, payload: dict, cfg: HookConfig) -> str:
     """The block of memories to add to the context for this event ('' for none)."""
-    if not cfg.db.exists() or cfg.db.stat().st_size == 0:
+    if isinstance(cfg.db, Path) and (not cfg.db.exists() or cfg.db.stat().st_size == 0):
         return ""  # nothing remembered yet: do not create a database, or load a model, to say so
     from memcli.agents import AgentPolicy, AgentSession
     from memcli.types import Filters
@@ -371,8 +372,14 @@ def inject(event: str, payload: dict, cfg: HookConfig) -> str:
         """Not flagged by memcli scan, not superseded, not of this session (unless compacted)."""
         return not flags and not valid_until and (own is None or own not in tags)
 
+    from memcli.errors import NoDatabaseYet
+
     mem = cfg.open_memory(create=False)
     try:
+        try:
+            _ = mem.ctx.store  # opened now: a server with no memory for this role yet is no error either
+        except NoDatabaseYet:
+            return ""
         agent = AgentSession(mem, AgentPolicy(scopes=(scope,)))
         if event == "UserPromptSubmit":
             prompt = _str(payload.get("prompt")).strip()
@@ -413,11 +420,16 @@ def memcli_command() -> list[str]:
     return [str(Path(sys.executable).absolute()), "-m", "memcli"]
 
 
-def hook_command(event: str, db: Path, *, scope: str | None = None, budget: int = DEFAULT_BUDGET,
+def hook_command(event: str, db: Path | str, *, scope: str | None = None, budget: int = DEFAULT_BUDGET,
                  limit: int = DEFAULT_LIMIT, exe: list[str] | None = None, embedder: str | None = None) -> str:
     """The command line of one hook: this memcli, the database pinned, and the embedder when one was chosen by flag
     or environment at install time (Claude Code's environment may lack it; the database needs its own model)."""
-    argv = [*(exe or memcli_command()), "--db", str(Path(db).expanduser().absolute()),
+    if isinstance(db, str):
+        from memcli.paths import refuse_password
+
+        refuse_password(db, "Claude Code's settings")
+    pinned = db if isinstance(db, str) else str(Path(db).expanduser().absolute())
+    argv = [*(exe or memcli_command()), "--db", pinned,
             *(["--embedder", embedder] if embedder else []), "hooks", "run", event]
     if scope:
         argv += ["--scope", scope]
@@ -524,7 +536,7 @@ def write_settings(path: Path, data: dict) -> Path | None:
     return saved
 
 
-def install(path: Path, db: Path, *, scope: str | None = None, budget: int = DEFAULT_BUDGET,
+def install(path: Path, db: Path | str, *, scope: str | None = None, budget: int = DEFAULT_BUDGET,
             limit: int = DEFAULT_LIMIT, exe: list[str] | None = None,
             embedder: str | None = None) -> tuple[bool, Path | None]:
     """(changed, backup). A second install with the same settings changes nothing."""
@@ -548,13 +560,13 @@ def uninstall(path: Path) -> tuple[bool, Path | None]:
     return True, write_settings(path, updated)
 
 
-def spawn_capture(argv: list[str], stdin: bytes) -> None:
+def spawn_capture(argv: list[str], stdin: bytes, env: dict[str, str] | None = None) -> None:
     """Run `argv` (this hook again, with --wait) detached, its stdin `stdin`: the agent does not wait for the
     embedding. Its errors go to hooks.log like any hook's."""
     import subprocess
 
     child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True, close_fds=True)
+                             start_new_session=True, close_fds=True, env=env)
     assert child.stdin is not None
     child.stdin.write(stdin)
     child.stdin.close()

@@ -15,9 +15,11 @@ import pytest
 
 from memcli.agents import project_scope
 from memcli.core import Memory
+from memcli.errors import NoDatabaseYet
 from memcli.models.hashing import HashEmbedder
 from memcli.types import Filters
 from memcli_hooks import claude_code as cc
+from tests.conftest import backend, make_target, pg_server, target  # noqa: F401 - fixtures: SQLite, then Postgres
 
 SESSION = "3b9f0c2e-8d41-4f6a-b1c7-2e5d9a0f4c13"
 OTHER_SESSION = "c81e728d-9d4c-4f2a-9b1e-0c7d2a6e5f90"
@@ -39,8 +41,9 @@ def project(tmp_path):
 
 
 @pytest.fixture
-def cfg(tmp_path):
-    return cc.HookConfig(db=tmp_path / "memory.db", state=tmp_path / "state", embedder_spec="hash")
+def cfg(tmp_path, target):
+    """On a SQLite file, then on a Postgres server (the same hooks)."""
+    return cc.HookConfig(db=target, state=tmp_path / "state", embedder_spec="hash")
 
 
 def entry(kind, uuid, parent, ts, content, project, **extra):
@@ -225,7 +228,9 @@ def test_errors_never_fail_the_turn_and_are_logged(tmp_path, project, cfg):
     # no database yet: nothing injected, and none created just to say so
     assert cc.run("UserPromptSubmit", hook_input("UserPromptSubmit", tmp_path / "s.jsonl", project,
                                                  prompt="anything"), cfg) == ""
-    assert not cfg.db.exists()
+    with pytest.raises(NoDatabaseYet):  # not a file, not a schema on the server
+        Memory(cfg.db, embedder=HashEmbedder(), create=False).stats()
+    assert "NoDatabaseYet" not in (cfg.state / "hooks.log").read_text()
 
 
 def _memcli(*args, stdin=b"", env=None, db=None):

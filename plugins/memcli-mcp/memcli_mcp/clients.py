@@ -128,7 +128,11 @@ def snippet(client: str, *, db: str | os.PathLike[str] | None = None, scopes: Se
     if not chosen:
         chosen = [project_scope(Path.cwd()) if project_file(client, path, Path.cwd()) else client]
     command = memcli_command()
-    where = database(os.fspath(db) if db is not None else None)  # a postgresql:// URL stays as it is (use ~/.pgpass for its password)
+    where = database(os.fspath(db) if db is not None else None)  # a postgresql:// URL stays as it is
+    if isinstance(where, str):
+        from memcli.paths import refuse_password
+
+        refuse_password(where, "a client's MCP settings")
     env = {"MEMCLI_DB": str(where.resolve()) if isinstance(where, Path) else where}
     env.update({k: _model_value(v) for k, v in (models or {}).items() if v})
     entry: dict[str, Any] = {"type": "stdio"} if spec.typed else {}
