@@ -21,8 +21,8 @@ def recall_all(mem):
              mem.recall(q, touch=False)] for q in QUERIES]
 
 
-def test_roundtrip_reproduces_recall_and_is_idempotent(tmp_path):
-    a, b = tmp_path / "a.db", tmp_path / "b.db"
+def test_roundtrip_reproduces_recall_and_is_idempotent(tmp_path, make_target):
+    a, b = make_target(), make_target()
     with Memory(a, embedder=HashEmbedder()) as mem:
         res = mem.remember([RawInput("chat", CHAT)], tags=["pets"], fmt="jsonl")
         mem.derive("fact", "Ana adopted a grey cat named Miso", [res.created[0]])
@@ -167,8 +167,8 @@ def test_a_stale_summary_gets_no_vector_on_reindex_and_does_not_force_reembeddin
         assert len(stale) == 2  # the two surviving turns; the stale summary has none
 
 
-def test_a_memory_forgotten_since_the_export_comes_back_with_its_provenance(tmp_path):
-    with Memory(tmp_path / "a.db", embedder=HashEmbedder()) as mem:
+def test_a_memory_forgotten_since_the_export_comes_back_with_its_provenance(tmp_path, target):
+    with Memory(target, embedder=HashEmbedder()) as mem:
         res = mem.remember([RawInput("chat", CHAT)], fmt="jsonl")
         out = tmp_path / "export.jsonl"
         with open(out, "w") as fh:
