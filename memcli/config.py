@@ -45,6 +45,15 @@ def load() -> dict:
     return data
 
 
+def shown(key: str, value: object) -> object:
+    """A setting as memcli prints it: the `db` URL without its password (the file keeps it, owner-only)."""
+    if key == "db" and isinstance(value, str) and "://" in value:
+        from .paths import redact_url
+
+        return redact_url(value)
+    return value
+
+
 def database_setting() -> str | None:
     """The file's `db`, checked when it is used (not when the file is read: a bad one must not stop commands
     that name their database otherwise, nor `config set db` from replacing it)."""

@@ -179,8 +179,8 @@ def _consolidate(ctx: "Context", scope, since, dry_run, decay_threshold, llm, pr
         erased_any |= outcome.erased
         if outcome.text:
             report["profiles_written"].append(s)
-    if erased_any:
-        store.maintenance.scrub_files()
+    if erased_any or (scope is None and since is None and store.maintenance.scrub_pending()):
+        store.maintenance.scrub_files()  # also what an earlier forget could not finish (a server's snapshot)
     report["superseded"] = _supersede(ctx, scope)
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}
     with ctx.change(Op.CONSOLIDATE, detail=counts):

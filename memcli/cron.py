@@ -26,14 +26,20 @@ OVERDUE = timedelta(hours=36)  # a nightly job that has not succeeded for this l
 
 
 def _resolve(db: Path | str) -> Path | str:
-    """A file as its absolute path; a postgresql:// URL as it is (use ~/.pgpass rather than a password in it:
-    the crontab line and the log name it)."""
+    """A file as its absolute path; a postgresql:// URL without its password (what names it in the status file,
+    the log and the crontab's marker)."""
+    from .paths import redact_url, server_url
+
+    if server_url(db):
+        return redact_url(str(db))
+    return Path(db).expanduser().resolve()
+
+
+def _refuse_password(db: Path | str) -> None:
     from .paths import refuse_password, server_url
 
     if server_url(db):
-        refuse_password(str(db), "the crontab or its log")
-        return str(db)
-    return Path(db).expanduser().resolve()
+        refuse_password(str(db), "the crontab")
 
 
 def _key(db: Path | str) -> str:
@@ -62,6 +68,7 @@ def cron_line(db: Path | str, schedule: str = "17 3 * * *", embedder: str | None
     from .config import config_path
     from .paths import cache_dir
 
+    _refuse_password(db)
     db = _resolve(db)
     env = {"MEMCLI_CACHE_DIR": str(cache_dir().expanduser().resolve()),
            "MEMCLI_CONFIG": str(config_path().expanduser().resolve()),
@@ -96,6 +103,7 @@ def _without(existing: str, db: Path | str) -> list[str]:
 
 def install(db: Path | str, embedder: str | None = None) -> str:
     """Add (or replace) this database's line; other lines are kept as they are."""
+    _refuse_password(db)
     db = _resolve(db)
     line = cron_line(db, embedder=embedder)
     lines = _without(_crontab(["-l"]), db)

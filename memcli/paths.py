@@ -24,6 +24,11 @@ def server_url(target: object) -> str | None:
         return None
     text = str(target)
     found = _URL.match(text)
+    if found is None and re.match(r"^\s*(host|hostaddr|dbname|user|port|service|password)\s*=", text, re.I):
+        from .errors import InputError
+
+        raise InputError("--db takes a postgresql://USER@HOST/DB URL, not a key=value connection string (nothing "
+                         "was created)")
     if found is None:
         if re.match(r"^(postgresql|postgres):", text, re.I):  # a URL whose '//' was folded away (a Path did it)
             from .errors import InputError
@@ -38,26 +43,48 @@ def server_url(target: object) -> str | None:
     raise InputError(f"unsupported database URL {redact_url(text)!r}: --db takes a file path or a postgresql://… URL")
 
 
+SECRET_KEYS = ("password", "sslpassword")
+
+
 def url_secrets(url: str) -> list[str]:
-    """The password a URL carries (in its user part or a password= parameter), as written and decoded."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    """The secrets a URL carries (its user part's password, password= and sslpassword= parameters however their
+    names are encoded), as written and as libpq reads them."""
+    from urllib.parse import unquote, urlsplit
 
     found: list[str] = []
     try:
-        parts = urlsplit(url)
-        if parts.password:
-            found.append(parts.password)
-        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() == "password" and v]
-    except ValueError:  # an unparsable port and such: take what looks like one
-        found += re.findall(r"://[^:/@]*:([^@/]*)@", url) + re.findall(r"[?&]password=([^&]*)", url, re.I)
+        from psycopg.conninfo import conninfo_to_dict  # libpq's own reading, when psycopg is there
+
+        found += [str(v) for k, v in conninfo_to_dict(url).items() if k in SECRET_KEYS and v]
+    except Exception:  # no psycopg, or a URL libpq cannot read: the patterns below still apply
+        pass
+    try:
+        if urlsplit(url).password:
+            found.append(str(urlsplit(url).password))
+    except ValueError:
+        pass
+    found += re.findall(r"://[^:/@]*:([^@/]*)@", url)
+    found += [v for k, v in _query_pairs(url) if unquote(k).lower() in SECRET_KEYS]
     found += [unquote(f) for f in found]
     return sorted({f for f in found if f}, key=len, reverse=True)
 
 
+def _query_pairs(url: str) -> list[tuple[str, str]]:
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return [(p.split("=", 1)[0], p.split("=", 1)[1] if "=" in p else "") for p in query.split("&") if p]
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password (user part or password= parameter), for messages, `stats` and records."""
+    """The URL without its secrets (user part's password, password= and sslpassword=), for messages, `stats`,
+    `config` and records."""
+    from urllib.parse import unquote
+
     shown = re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1:***@", url)
-    shown = re.sub(r"([?&]password=)[^&]*", r"\1***", shown, flags=re.I)
+    if "?" in shown:
+        head, _query = shown.split("?", 1)
+        pairs = [f"{k}=***" if unquote(k).lower() in SECRET_KEYS else (f"{k}={v}" if v or "=" in raw else k)
+                 for (k, v), raw in zip(_query_pairs(shown), _query.split("&")) if raw]
+        shown = head + "?" + "&".join(pairs)
     for secret in url_secrets(url):
         if len(secret) >= 4:  # where the patterns above missed it; a shorter one would mangle the user's name
             shown = shown.replace(secret, "***")

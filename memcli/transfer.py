@@ -191,6 +191,7 @@ def migrate_to(ctx: "Context", target: "Context") -> dict:
     chains can be tied together later. The source is left as it was."""
     import tempfile
 
+    _ = ctx.store  # the source first: a missing or unusable one must not leave a new, empty target behind
     if target.store.memories.id_mark():
         raise InputError(f"{target.shown} holds or held memories before; migrate-to fills a new, empty memory, so "
                          "that every id still names the memory it named (use export and import to merge)")

@@ -233,7 +233,6 @@ def test_a_writer_waits_for_another_then_reports_busy(pg_url, monkeypatch):
     with Memory(pg_url, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("a", "first")])
         other = outside(mem)
-        other.lock_key = mem.store.conn.lock_key  # as another machine's memcli reads it from the schema
         other.begin_write()  # another machine's change holds the writer lock
         try:
             with pytest.raises(DatabaseBusy):
@@ -408,13 +407,18 @@ def test_forgotten_text_is_not_kept_in_planner_statistics(pg_server):
 
 def test_a_password_never_reaches_a_message_a_record_or_a_file(pg_server, tmp_path):
     role = pg_role(pg_server, "pw_role")
-    url = role.replace("?host=", "?password=hunter2-secret&host=")
+    url = role.replace("?host=", "?password=hunter2-secret&sslpassword=hunter2-ssl&host=")
     env = {"MEMCLI_DB": url, "MEMCLI_EMBEDDER": "", "MEMCLI_CONFIG": str(tmp_path / "c.toml")}
     assert run("remember", "a note", env=env).returncode == 0
-    seen = [run("stats", "--json", env=env).stdout, run("doctor", env=env).stdout,
+    stats = run("stats", "--json", env=env)
+    assert stats.returncode == 0, stats.stderr
+    seen = [stats.stdout, run("doctor", env=env).stdout,
             run("--db", url.replace("host=", "host=/nope"), "stats", env=env).stderr,
             run("--db", "postgresql://u:hun%zzter2@localhost/db", "stats", env=env).stderr]
-    assert run("config", "set", "db", url, env=env).returncode == 0
+    for args in (("config", "set", "db", url), ("config", "get", "db"), ("config", "list")):
+        r = run(*args, env=env)
+        assert r.returncode == 0, r.stderr
+        seen.append(r.stdout + r.stderr)
     seen.append(run("audit", "log", "--json", env=env).stdout)
     with Memory(tmp_path / "src.db", embedder=HashEmbedder()) as src:
         src.remember([RawInput("a", "x")])
@@ -487,3 +491,98 @@ def test_doctor_on_a_schema_the_admin_prepared(pg_server, tmp_path):
         admin.execute('CREATE SCHEMA memcli_dr_role AUTHORIZATION "dr_role"')
     r = run("--db", url, "doctor", env={"MEMCLI_CONFIG": str(tmp_path / "c.toml")})
     assert "schema memcli_dr_role pending p001_core" in r.stdout and "relation" not in r.stdout
+
+
+# -- found by a second hostile review --------------------------------------------------------------------------------
+def test_tables_another_role_planted_in_a_shared_schema_are_never_used(pg_server):
+    """With CREATE on public for everyone (the default before PostgreSQL 15), planted tables shadowed a new
+    memory's own: its texts went into mallory's table."""
+    import psycopg
+
+    from memcli.storage.postgres.schema import MIGRATIONS
+
+    mallory = pg_role(pg_server, "mallory_plant")
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as admin:
+        admin.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    try:
+        with psycopg.connect(mallory, autocommit=True) as evil:
+            evil.execute("SET search_path = public")
+            evil.execute("CREATE TABLE memcli_migrations (name text PRIMARY KEY, applied_at text NOT NULL)")
+            evil.execute("INSERT INTO memcli_migrations VALUES ('p001_core', 'x')")
+            evil.execute(dict(MIGRATIONS)["p001_core"])
+            for table in ("memories", "meta", "sources", "messages", "memories_fts", "audit_log", "chunks"):
+                evil.execute(f"GRANT ALL ON public.{table} TO PUBLIC")
+            alice = pg_role(pg_server, "alice_plant")
+            with Memory(alice, embedder=HashEmbedder()) as mem:
+                mem.remember([RawInput("a", "my bank PIN is 4821")])
+                assert mem.recall("bank PIN")[0].text == "my bank PIN is 4821"
+            assert evil.execute("SELECT count(*) FROM public.memories").fetchone()[0] == 0
+            assert evil.execute("SELECT count(*) FROM public.messages").fetchone()[0] == 0
+    finally:
+        with psycopg.connect(pg_server.get_uri(), autocommit=True) as admin:
+            admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+
+
+def test_no_lock_another_role_can_see_blocks_my_writes(pg_server, monkeypatch):
+    """An advisory lock's key shows in pg_locks to every role: copying it blocked the owner's writes."""
+    import psycopg
+
+    from memcli.changes import Op
+    from memcli.storage.postgres import connection
+
+    monkeypatch.setattr(connection, "LOCK_TIMEOUT", "500ms")
+    alice, mallory = pg_role(pg_server, "alice_seen"), pg_role(pg_server, "mallory_seen")
+    with Memory(alice, embedder=HashEmbedder()) as mem, psycopg.connect(mallory, autocommit=True) as evil:
+        mem.remember([RawInput("a", "first")])
+        with mem.ctx.change(Op.PIN) as ch:  # alice is inside a change: mallory copies every advisory key she sees
+            ch.memory_ids = mem.store.memories.set_pinned([1], True)
+            seen = evil.execute("SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory'").fetchall()
+        for high, low in seen:
+            evil.execute("SELECT pg_advisory_lock(%s)", [(int(high) << 32) | int(low)])
+        assert mem.remember([RawInput("b", "second")]).created
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            evil.execute(f"SELECT 1 FROM {mem.store.conn.schema}.meta FOR UPDATE")
+
+
+def test_transaction_statements_are_refused_from_anyone_but_the_change_unit(pg_url):
+    with Memory(pg_url, embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", "kept")])
+        for sql in ("BEGIN READ WRITE; DELETE FROM memories WHERE id = 1; COMMIT", "START TRANSACTION READ WRITE",
+                    "SET default_transaction_read_only = off", "/* x */ BEGIN", "RESET ALL", "COMMIT"):
+            with pytest.raises(Exception, match="not authorized"):
+                mem.store.conn.execute(sql)
+        assert mem.get([1])[1]["text"] == "kept" and mem.audit_verify()["ok"]
+
+
+def test_the_nightly_consolidate_finishes_a_scrub_a_forget_could_not(pg_server):
+    import psycopg
+
+    url = pg_role(pg_server, "eraser_later")
+    with Memory(url, embedder=HashEmbedder()) as mem:
+        ids = mem.remember([RawInput("s", "zq7secretword in the vault"), RawInput("o", "gardens")]).created
+        schema = mem.store.conn.schema
+        with psycopg.connect(pg_server.get_uri(), autocommit=True) as other:
+            other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            other.execute("SELECT count(*) FROM pg_class")
+            assert not mem.forget([ids[0]]).files_scrubbed
+            other.execute("COMMIT")
+        mem.consolidate()
+        assert _in_files(_relation_files(pg_server, schema), b"zq7secretword") == []
+
+
+def test_migrate_to_from_a_missing_source_leaves_no_target(pg_server, tmp_path):
+    target = pg_role(pg_server, "never_made")
+    env = {"MEMCLI_EMBEDDER": "", "MEMCLI_CONFIG": str(tmp_path / "c.toml"), "MEMCLI_DB": str(tmp_path / "none.db")}
+    for where in (str(tmp_path / "new.db"), target):
+        r = run("migrate-to", where, env=env)
+        assert r.returncode == 1 and "no memory database" in r.stderr
+    assert not (tmp_path / "new.db").exists()
+    with pytest.raises(Exception, match="no memory for role"):
+        Memory(target, embedder=HashEmbedder(), create=False).stats()
+
+
+def test_a_key_value_connection_string_is_not_a_file(tmp_path):
+    r = run("--db", "host=db.example dbname=memories user=alice password=hunter2", "remember", "x",
+            env={"MEMCLI_CONFIG": str(tmp_path / "c.toml")}, cwd=tmp_path)
+    assert r.returncode == 1 and "key=value" in r.stderr and "hunter2" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

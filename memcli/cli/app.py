@@ -508,9 +508,9 @@ def config_list(json_out: JsonOpt = False):
     Example:
       memcli config list
     """
-    from ..config import load
+    from ..config import load, shown
 
-    Output(json_out, False).mapping(load())
+    Output(json_out, False).mapping({k: shown(k, v) for k, v in load().items()})
 
 
 @config_app.command("get")
@@ -521,9 +521,9 @@ def config_get(key: Annotated[ConfigKey, typer.Argument(help="The setting.")]):
     Example:
       memcli config get generator
     """
-    from ..config import load
+    from ..config import load, shown
 
-    typer.echo(load().get(key.value, ""))
+    typer.echo(shown(key.value, load().get(key.value, "")))
 
 
 @config_app.command("set")
@@ -535,8 +535,10 @@ def config_set(ctx: typer.Context, key: Annotated[ConfigKey, typer.Argument(help
     Example:
       memcli config set generator ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf
     """
+    from ..config import shown
+
     path = ctx.obj.configure(key.value, None if value == "default" else value)
-    typer.echo(f"{key.value} = {value} ({path})")
+    typer.echo(f"{key.value} = {shown(key.value, value)} ({path})")
 
 
 @config_app.command("path")

@@ -98,7 +98,7 @@ class Database:
             else:
                 self.conn.execute("BEGIN IMMEDIATE")
         else:
-            self.conn.execute(f"SAVEPOINT memcli_{self.depth}")
+            self._control(f"SAVEPOINT memcli_{self.depth}")
         level = self.depth
         self.depth += 1
         try:
@@ -106,17 +106,24 @@ class Database:
             # inside the try: a COMMIT that fails (a reader blocks a rollback journal, the disk is gone) rolls back
             # instead of leaving the transaction open and the write lock held. The level stays open until it is
             # done: FTS5 writes its buffered terms into its shadow tables at COMMIT, through the guard.
-            self.conn.execute("COMMIT" if level == 0 else f"RELEASE memcli_{level}")
+            self._control("COMMIT" if level == 0 else f"RELEASE memcli_{level}")
             self.depth = level
         except BaseException:
             self.depth = level
             if level == 0:
                 if self.conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full, I/O)
-                    self.conn.execute("ROLLBACK")
+                    self._control("ROLLBACK")
             elif self.conn.in_transaction:
-                self.conn.execute(f"ROLLBACK TO memcli_{level}")
-                self.conn.execute(f"RELEASE memcli_{level}")
+                self._control(f"ROLLBACK TO memcli_{level}")
+                self._control(f"RELEASE memcli_{level}")
             raise
+
+    def _control(self, sql: str) -> None:
+        """A transaction statement of this module's own (Postgres's connection refuses them from anyone else)."""
+        if self.postgres:
+            self.conn.execute(sql, control=True)
+        else:
+            self.conn.execute(sql)
 
     @property
     def in_change(self) -> bool:
@@ -137,7 +144,7 @@ class Database:
             yield
         finally:
             self._reading = False
-            self.conn.execute("COMMIT")
+            self._control("COMMIT")
 
     def total_changes(self) -> int:
         """Rows written through this connection so far (SQLite's counter): how a change knows it changed anything."""
@@ -156,7 +163,7 @@ class Database:
     def has_table(self, name: str) -> bool:
         """The table exists (vec_chunks is made when the first vector is written)."""
         if self.postgres:
-            return self.one("SELECT to_regclass(?) IS NOT NULL", [name])[0]
+            return bool(self.conn.has_table(name))
         return self.one("SELECT count(*) FROM sqlite_master WHERE name = ?", [name])[0] > 0
 
     def require_writable(self) -> None:

@@ -70,6 +70,11 @@ class Maintenance:
                 found += [mid for mid, blob in rows if not np.any(np.frombuffer(blob, dtype=np.int8))]
         return found[:limit]
 
+    def scrub_pending(self) -> bool:
+        """Deleted rows may still be in the files from an earlier erasure. SQLite: forget and scrub checkpoint as
+        they go, nothing to track."""
+        return False
+
     def size_bytes(self) -> int | None:
         """What the memory takes on a server; None for SQLite, whose files the caller measures."""
         return None

@@ -27,8 +27,9 @@ class Vectors:
         self.writes = 0  # vector inserts/deletes through this connection (see version())
 
     # -- how this engine keeps a vector (postgres/stores.py overrides these) ---------------------------------------
-    def table_sql(self, dim: int) -> str:
-        return vector_codec.table_sql(dim)
+    def table_sql(self, dim: int) -> list[str]:
+        """The statements that make the vector table for `dim`."""
+        return [vector_codec.table_sql(dim)]
 
     def param(self, vector: np.ndarray) -> object:
         return vector_codec.to_blob(vector)
@@ -48,7 +49,8 @@ class Vectors:
         current = self.model()
         if current is None:
             if not self.db.has_table("vec_chunks"):
-                self.db.conn.execute(self.table_sql(dim))  # dim is an int from the model, never user text
+                for statement in self.table_sql(dim):  # dim is an int from the model, never user text
+                    self.db.conn.execute(statement)
             self.meta.set(META_MODEL, model_id)
             self.meta.set(META_DIM, str(dim))
             if sha256:

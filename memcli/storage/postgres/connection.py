@@ -25,6 +25,11 @@ from ...paths import redact_url, url_secrets
 LOCK_TIMEOUT = "10s"  # SQLite's busy timeout: a writer waits this long for another, then fails with DatabaseBusy
 MIN_SERVER = 160000  # PostgreSQL 16: pg_input_is_valid (the decay scan)
 _COUNT = re.compile(r"^(?:INSERT \d+|UPDATE|DELETE|MERGE) (\d+)$")  # a command tag: the rows it wrote
+# what would turn the read-only guard off or end a transaction behind storage/database.py's back: only that module
+# (through begin_write, begin_read and its COMMIT/ROLLBACK/SAVEPOINT statements) may say these
+_LEAD = r"^(?:\s|--[^\n]*\n|/\*.*?\*/)*"
+_SESSION = re.compile(_LEAD + r"(?:BEGIN|START\b|SET\b|RESET\b|DISCARD\b|ABORT\b|END\b|PREPARE\b|COMMIT\b|ROLLBACK\b"
+                      r"|SAVEPOINT\b|RELEASE\b|LOCK\b)", re.I | re.S)
 
 
 @lru_cache(maxsize=1024)
@@ -82,25 +87,36 @@ class PgConnection:
 
     is_postgres = True
 
-    def __init__(self, raw: Any, url: str, schema: str, server_read_only: bool):
+    def __init__(self, raw: Any, url: str, schema: str, server_read_only: bool, ext: str):
         self.raw = raw
         self.url = url
         self.schema = schema
         self.server_read_only = server_read_only  # a hot standby, or a role or database set read-only
+        self.ext = ext  # pgvector's schema, quoted: its type and operators are named through it (postgres/stores.py)
         self.total_changes = 0
-        self.lock_key: int | None = None  # this memory's writer lock (meta, written by the first migration)
+        self.guarded = False
 
     def guard(self) -> None:
-        """From now on a write outside a change is refused by the server."""
+        """From now on a write outside a change is refused by the server, and so is any statement that would end
+        or reopen a transaction other than storage/database.py's."""
         self.raw.execute("SET default_transaction_read_only = on")
-        if self.raw.execute("SELECT to_regclass('meta')").fetchone()[0] is not None:  # migrated
-            row = self.raw.execute("SELECT value FROM meta WHERE key = 'writer_lock_key'").fetchone()
-            self.lock_key = int(row[0]) if row else None
+        self.guarded = True
+
+    def has_table(self, name: str) -> bool:
+        """In this memory's own schema (never another schema's table of the same name)."""
+        return bool(self.raw.execute("SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = "
+                                     "current_schema()::regnamespace)", [name]).fetchone()[0])
 
     # -- statements -------------------------------------------------------------------------------------------------
-    def execute(self, sql: str, params: Iterable = ()) -> Cursor:
+    def execute(self, sql: str, params: Iterable = (), *, control: bool = False) -> Cursor:
+        """One statement. `control`: a transaction statement of storage/database.py's own."""
         import psycopg
 
+        if self.guarded and not control and (";" in sql.strip().rstrip(";") or _SESSION.match(sql)):
+            from ..database import UnauditedWrite
+
+            raise UnauditedWrite("not authorized: one statement at a time, and transactions only through "
+                                 "memcli.changes.change()")
         try:
             values = list(params)
             # without parameters psycopg reads the text as it is (no placeholders, and % is not special)
@@ -119,8 +135,7 @@ class PgConnection:
         try:
             with self.raw.cursor() as cur:
                 cur.executemany(translate(sql), rows)
-                if _written(cur):
-                    self.total_changes += max(cur.rowcount, 1)
+                self.total_changes += max(cur.rowcount, 0)  # psycopg sums the rows of every statement
         except psycopg.Error as exc:
             raise _database_error(exc) from exc
 
@@ -132,22 +147,23 @@ class PgConnection:
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def begin_write(self) -> None:
-        """BEGIN READ WRITE, then this memory's writer lock (held until COMMIT or ROLLBACK). The lock's key is a
-        random number kept in the memory's own schema: another role, which cannot read it, cannot hold it to block
-        this one. Before the first migration wrote it, the schema's name serves (migrations only)."""
-        self.execute("BEGIN READ WRITE")
+        """BEGIN READ WRITE, then this memory's writer lock, held until COMMIT or ROLLBACK: a row lock on a meta row
+        of the memory's own schema, which another role can neither read nor lock (an advisory lock's key shows in
+        pg_locks to every role). Before the first migration made that row, an advisory lock on the schema's name
+        serialises the processes creating it."""
+        self.execute("BEGIN READ WRITE", control=True)
         try:
-            if self.lock_key is not None:
-                self.execute("SELECT pg_advisory_xact_lock(?)", [self.lock_key])
+            if self.has_table("meta"):
+                self.execute("SELECT 1 FROM meta WHERE key = 'writer_lock_key' FOR UPDATE")
             else:
                 self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
         except BaseException:
-            self.execute("ROLLBACK")
+            self.execute("ROLLBACK", control=True)
             raise
 
     def begin_read(self) -> None:
         """One snapshot for every statement until COMMIT, as a SQLite read transaction in WAL mode gives."""
-        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", control=True)
 
     @property
     def broken(self) -> bool:
@@ -172,9 +188,11 @@ def _database_error(exc: Exception) -> Exception:
         from ..database import UnauditedWrite
 
         return UnauditedWrite("not authorized: a write outside memcli.changes.change() (the server refused it)")
-    if isinstance(exc, (e.LockNotAvailable, e.QueryCanceled)):
+    if isinstance(exc, e.LockNotAvailable):
         return DatabaseBusy(f"database busy: another writer held the memory for over {LOCK_TIMEOUT}; nothing was "
                             "changed, retry")
+    if isinstance(exc, e.QueryCanceled):
+        return DatabaseBusy(f"the server cancelled the statement ({_message(exc)}); nothing was changed, retry")
     if isinstance(exc, e.InsufficientPrivilege):
         return DatabaseError(f"postgres refused: {_message(exc)}")
     return DatabaseError(f"postgres: {_message(exc)}")
@@ -221,9 +239,11 @@ def connect(url: str, *, create: bool = True) -> PgConnection:
         schema = schema_for(user)
         if not read_only:
             _ensure_vector(raw)
-        _enter_schema(raw, schema, user, create and not read_only)
+        if read_only and create:
+            create = False  # nothing can be created there: a missing memory is reported as such
+        ext = _enter_schema(raw, schema, user, create, read_only)
         raw.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-        conn = PgConnection(raw, url, schema, read_only)
+        conn = PgConnection(raw, url, schema, read_only, ext)
     except psycopg.Error as exc:
         raw.close()
         raise DatabaseError(f"cannot use {shown}: {_message(exc, secrets)}") from None
@@ -251,15 +271,16 @@ def _ensure_vector(raw: Any) -> None:
                             "'CREATE EXTENSION vector;'") from None
 
 
-def _enter_schema(raw: Any, schema: str, user: str, create: bool) -> None:
+def _enter_schema(raw: Any, schema: str, user: str, create: bool, read_only: bool = False) -> str:
     """The schema is created by its role and grants nothing to anyone else, so on a shared server the database
     itself keeps other roles out. A schema of that name owned by someone else is refused: they could read all."""
     import psycopg
 
     row = raw.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
     if row is None and not create:
-        raise NoDatabaseYet(f"no memory for role {user} on {redact_url(url_of(raw))} yet ('memcli remember' creates "
-                            "it)")
+        raise NoDatabaseYet(f"no memory for role {user} on {redact_url(url_of(raw))} yet " + (
+            "(the server is read-only, so it cannot be created there)" if read_only
+            else "('memcli remember' creates it)"))
     if row is None:
         try:
             raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')  # the name is [a-z0-9_] (schema_for)
@@ -281,4 +302,7 @@ def _enter_schema(raw: Any, schema: str, user: str, create: bool) -> None:
     if ext is None:
         raise DatabaseError("this database lacks the pgvector extension: ask the server's admin to run "
                             "'CREATE EXTENSION vector;' in it")
-    raw.execute(sql.SQL("SET search_path = {}, {}").format(sql.Identifier(schema), sql.Identifier(ext[0])))
+    # Only this schema on the search path: a table, function or operator another role planted in a shared schema
+    # (public is often writable) is never resolved instead of memcli's own. pgvector is named through its schema.
+    raw.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+    return sql.Identifier(ext[0]).as_string(raw)

@@ -18,9 +18,10 @@ from ...errors import DatabaseError
 from ..schema import META_ID_MARK
 
 T = 'text COLLATE "C"'
-_TEXT_COLUMNS = {"memories": ("text", "key_text", "context", "content_hash", "speaker", "flags"),
-                 "messages": ("text", "speaker", "external_id"), "sources": ("raw", "sha256", "origin"),
-                 "memories_fts": ("text", "context", "tsv"), "memory_tags": ("tag",)}
+# every column that holds memory text or what could be used to guess it (scope, speaker, hashes, the seal's nonce)
+_TEXT_COLUMNS = {"memories": ("text", "key_text", "context", "content_hash", "speaker", "flags", "scope", "nonce"),
+                 "messages": ("text", "speaker", "external_id"), "sources": ("raw", "sha256", "origin", "scope"),
+                 "memories_fts": ("text", "context", "tsv"), "memory_tags": ("tag",), "summaries": ("scope",)}
 NO_STATISTICS = "\n".join(f"ALTER TABLE {t} ALTER COLUMN {c} SET STATISTICS 0;"
                           for t, cols in _TEXT_COLUMNS.items() for c in cols)
 
@@ -113,8 +114,14 @@ MIGRATION_NAMES = tuple(name for name, _ in MIGRATIONS)
 TRIGGERS = ("audit_log_no_update", "audit_log_no_delete", "memories_id_mark")
 
 
+def _here(raw: Any, table: str) -> bool:
+    """The table exists in this memory's own schema."""
+    return bool(raw.execute("SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = "
+                            "current_schema()::regnamespace)", [table]).fetchone()[0])
+
+
 def recorded(raw: Any) -> list[str]:
-    if raw.execute("SELECT to_regclass('memcli_migrations')").fetchone()[0] is None:
+    if not _here(raw, "memcli_migrations"):
         return []
     return [r[0] for r in raw.execute("SELECT name FROM memcli_migrations ORDER BY name")]
 
@@ -152,6 +159,6 @@ def migrate(conn: Any, now: str) -> None:
 
 
 def holds_memories(raw: Any) -> bool:
-    if raw.execute("SELECT to_regclass('memories')").fetchone()[0] is None:
+    if not _here(raw, "memories"):
         return False
     return bool(raw.execute("SELECT EXISTS (SELECT 1 FROM memories)").fetchone()[0])

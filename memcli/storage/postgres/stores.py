@@ -41,11 +41,14 @@ class PgVectors(Vectors):
     rebuilds it: 76 s at 100k instead of 0.4 s (bench/postgres.py, docs/postgres.md). An admin may still add
     one (CREATE INDEX … USING hnsw (embedding vector_cosine_ops)): searches then use it, forgets get slow."""
 
-    VALUE = "?::vector"
+    @property
+    def VALUE(self) -> str:  # type: ignore[override]
+        return f"?::{self.db.conn.ext}.vector"
 
-    def table_sql(self, dim: int) -> str:
-        return (f"CREATE TABLE vec_chunks (rowid bigint PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
-                f"embedding vector({int(dim)}) NOT NULL)")
+    def table_sql(self, dim: int) -> list[str]:
+        return [f"CREATE TABLE vec_chunks (rowid bigint PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
+                f"embedding {self.db.conn.ext}.vector({int(dim)}) NOT NULL)",
+                "ALTER TABLE vec_chunks ALTER COLUMN embedding SET STATISTICS 0"]  # as text: schema.py
 
     def param(self, vector: np.ndarray) -> object:
         return "[" + ",".join(map(str, vector_codec.encode(vector)[0].tolist())) + "]"
@@ -104,10 +107,12 @@ class PgSearch(Search):
             return self.matching(resident.search(self.vectors, query, max(limit * 3, limit + 16)), filters)[:limit]
         q = self.vectors.param(query)
         sql, params = where(filters, "m")
+        ext = self.db.conn.ext
+        vec, dist = f"{ext}.vector", f"OPERATOR({ext}.<=>)"
         k = max(limit * 3, limit + 16)
         if filters.narrowing or k > EF_SEARCH_MAX:
             rows = self.db.conn.execute(  # exact: every vector of the filtered memories
-                "SELECT c.memory_id, min(v.embedding <=> ?::vector) AS d FROM vec_chunks v "
+                f"SELECT c.memory_id, min(v.embedding {dist} ?::{vec}) AS d FROM vec_chunks v "
                 "JOIN chunks c ON c.id = v.rowid JOIN memories m ON m.id = c.memory_id "
                 f"WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?", [q, *params, limit]).fetchall()
         else:
@@ -115,8 +120,8 @@ class PgSearch(Search):
             # the k nearest first (materialized: then k lookups by primary key, whatever the planner guesses of
             # a table just filled), then their memories' filters
             rows = self.db.conn.execute(
-                "WITH knn AS MATERIALIZED (SELECT rowid, embedding <=> ?::vector AS d FROM vec_chunks "
-                "ORDER BY embedding <=> ?::vector LIMIT ?) "
+                f"WITH knn AS MATERIALIZED (SELECT rowid, embedding {dist} ?::{vec} AS d FROM vec_chunks "
+                f"ORDER BY embedding {dist} ?::{vec} LIMIT ?) "
                 "SELECT c.memory_id, min(knn.d) AS d FROM knn JOIN chunks c ON c.id = knn.rowid "
                 f"JOIN memories m ON m.id = c.memory_id WHERE {sql} GROUP BY c.memory_id ORDER BY d LIMIT ?",
                 [q, q, k, *params, limit]).fetchall()
@@ -145,7 +150,13 @@ class PgMaintenance(Maintenance):
             return []
         return [r[0] for r in self.db.conn.execute(
             "SELECT DISTINCT c.memory_id FROM vec_chunks v JOIN chunks c ON c.id = v.rowid "
-            "WHERE vector_norm(v.embedding) = 0 ORDER BY 1 LIMIT ?", [limit])]
+            f"WHERE {self.db.conn.ext}.vector_norm(v.embedding) = 0 ORDER BY 1 LIMIT ?", [limit])]
+
+    def scrub_pending(self) -> bool:
+        """Always, on a server: what an earlier forget's VACUUM FULL had to keep (another session's snapshot)
+        is not tracked anywhere reliable (the server's dead-row counts arrive late), so a full consolidate
+        rewrites the text tables every time — seconds at 100,000 memories, once a night."""
+        return True
 
     def size_bytes(self) -> int | None:
         """Every table of this memory's schema with its indexes and TOAST."""
@@ -155,11 +166,13 @@ class PgMaintenance(Maintenance):
     @contextmanager
     def server_lock(self, name: str) -> Iterator[bool]:
         """A session advisory lock for this memory and `name`: True when this process holds it, False when
-        another process (on any machine) does; released on exit or when the connection ends. Keyed, like the
-        writer lock, by the memory's secret key, so another role cannot take it."""
+        another process (on any machine) does; released on exit or when the connection ends. Keyed by the
+        memory's secret (meta), so another role cannot compute it; while it is held, though, pg_locks shows the key
+        to every role, who could then hold it to make later consolidations report `skipped` (docs/postgres.md)."""
         import hashlib
 
-        secret = getattr(self.db.conn, "lock_key", None) or 0
+        row = self.db.one("SELECT value FROM meta WHERE key = 'writer_lock_key'")
+        secret = row[0] if row else ""
         key = int.from_bytes(hashlib.sha256(f"{secret}:{name}".encode()).digest()[:8], "big", signed=True)
         got = self.db.one("SELECT pg_try_advisory_lock(?)", [key])[0]
         try:
@@ -198,13 +211,16 @@ class PgMaintenance(Maintenance):
 
         conn.raw.add_notice_handler(heard)
         try:
-            conn.execute(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
+            conn.execute(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'", control=True)
             conn.execute(f"VACUUM (FULL, VERBOSE) {', '.join(tables)}")  # constants of this module
         except DatabaseError:
             return False
         finally:
             conn.raw.remove_notice_handler(heard)
-            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-        kept = sum(int(n) for d in details for n in re.findall(r"(\d+) dead row versions cannot be removed yet", d))
-        return kept == 0
+            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'", control=True)
+        # Fail closed: one "found N removable, M nonremovable" report per table, each saying no dead row was kept.
+        # A server speaking another language (lc_messages) is never taken for a clean scrub.
+        reports = [d for d in details if "nonremovable row versions" in d or "dead row versions" in d]
+        kept = [int(n) for d in reports for n in re.findall(r"(\d+) dead row versions cannot be removed yet", d)]
+        return len(kept) >= len(tables) and not any(kept)
 
