@@ -79,7 +79,7 @@ def latency(target, queries, qvecs, lookup: Lookup, postgres: bool) -> dict:
             raw = store.conn.raw
             raw.execute("SET default_transaction_read_only = off")
             t = time.perf_counter()
-            raw.execute("CREATE INDEX vec_chunks_hnsw ON vec_chunks USING hnsw (embedding vector_cosine_ops)")
+            raw.execute(f"CREATE INDEX vec_chunks_hnsw ON vec_chunks USING hnsw (embedding {store.conn.ext}.vector_cosine_ops)")
             out["hnsw_build_s"] = time.perf_counter() - t
             out["vector_hnsw"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth), queries, qvecs)
             # the top 10 of the list recall fuses (depth neighbours; ef_search = 3 x depth), and of a search for 10

@@ -69,6 +69,22 @@ def test_scale_bench_runs_small(real_embedder, capsys):
     assert first == list(module.messages(0, 3)) and first[0]["id"] == "m0"  # deterministic corpus
 
 
+def test_postgres_bench_runs_small(real_embedder, capsys, pg_server):
+    """bench/postgres.py end to end at a toy size: both engines, the exact and the HNSW variant, the scrub."""
+    import sys
+
+    sys.path.insert(0, str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("bench_postgres", BENCH.parent / "postgres.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--sizes", "300", "--queries", "5", "--anchors", "40"]) == 0
+    out = capsys.readouterr().out
+    main_table = out.split("HNSW")[0]
+    assert [line.split(" | ")[1] for line in main_table.splitlines() if line.startswith("| 300 | ")] == [
+        "sqlite", "postgres"]
+    assert any(line.startswith("| 300 | ") and " s |" in line for line in out.split("HNSW")[1].splitlines())
+
+
 def test_binary_loss_bench_runs_on_a_tiny_chat_and_skips_without_data(tmp_path, capsys, real_embedder):
     spec = importlib.util.spec_from_file_location("bench_binary_loss", BENCH.parent / "binary_loss.py")
     module = importlib.util.module_from_spec(spec)

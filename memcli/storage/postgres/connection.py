@@ -153,9 +153,9 @@ class PgConnection:
         serialises the processes creating it."""
         self.execute("BEGIN READ WRITE", control=True)
         try:
-            if self.has_table("meta"):
-                self.execute("SELECT 1 FROM meta WHERE key = 'writer_lock_key' FOR UPDATE")
-            else:
+            locked = self.has_table("meta") and self.execute(
+                "SELECT 1 FROM meta WHERE key = 'writer_lock_key' FOR UPDATE").fetchone() is not None
+            if not locked:  # no row to lock yet (the first migration makes it): never go without a lock
                 self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
         except BaseException:
             self.execute("ROLLBACK", control=True)

@@ -39,7 +39,7 @@ class PgVectors(Vectors):
     No HNSW index: searches are exact. An index would answer in 6.7 ms instead of 34 ms at 100k memories, but a
     forget must rewrite the vector table to leave no old bytes in its files, and with the index that rewrite
     rebuilds it: 76 s at 100k instead of 0.4 s (bench/postgres.py, docs/postgres.md). An admin may still add
-    one (CREATE INDEX … USING hnsw (embedding vector_cosine_ops)): searches then use it, forgets get slow."""
+    one (CREATE INDEX … USING hnsw (embedding public.vector_cosine_ops)): searches then use it, forgets get slow."""
 
     @property
     def VALUE(self) -> str:  # type: ignore[override]
