@@ -127,7 +127,7 @@ class MemcliGroup(TyperGroup):
             if "locked" in str(exc) or "busy" in str(exc):
                 from ..errors import DatabaseBusy
 
-                typer.echo(f"memcli: error: database busy: another process held it for over 10 s; nothing was "
+                typer.echo("memcli: error: database busy: another process held it for over 10 s; nothing was "
                            "changed, retry", err=True)
                 raise typer.Exit(DatabaseBusy.exit_code) from None
             typer.echo(f"memcli: error: database: {safe(str(exc))} (check the file with "

@@ -5,17 +5,18 @@ run (RETURNING, ON CONFLICT, scalar subqueries). What differs — full text, vec
 overridden per store (postgres/stores.py). The adapter only
   - turns `?` into psycopg's `%s` (and a literal `%` into `%%`), once per statement text;
   - counts the rows written, as SQLite's total_changes does (how a change knows it wrote something);
-  - refuses a write outside a change, as SQLite's authorizer does there (storage/database.py);
-  - takes the writer's lock at BEGIN: an advisory transaction lock per memory schema, the equivalent of SQLite's
-    BEGIN IMMEDIATE. Every change on every machine serialises on it, so the audit chain's tail is read and
-    extended by one writer at a time;
+  - has the server refuse a write outside a change, as SQLite's authorizer does there (storage/database.py): the
+    session is read-only but inside a change, and takes one statement at a time;
+  - takes the writer's lock at BEGIN: a row lock in the memory's own schema, the equivalent of SQLite's BEGIN
+    IMMEDIATE. Every change on every machine serialises on it, so the audit chain's tail is read and extended by
+    one writer at a time;
   - turns psycopg's errors into memcli's one-line DatabaseError (a lock wait past the timeout: DatabaseBusy).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 

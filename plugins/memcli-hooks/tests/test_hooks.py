@@ -19,7 +19,6 @@ from memcli.errors import NoDatabaseYet
 from memcli.models.hashing import HashEmbedder
 from memcli.types import Filters
 from memcli_hooks import claude_code as cc
-from tests.conftest import backend, make_target, pg_server, target  # noqa: F401 - fixtures: SQLite, then Postgres
 
 SESSION = "3b9f0c2e-8d41-4f6a-b1c7-2e5d9a0f4c13"
 OTHER_SESSION = "c81e728d-9d4c-4f2a-9b1e-0c7d2a6e5f90"

@@ -14,7 +14,6 @@ import jsonschema
 from mcp import Client, StdioServerParameters
 
 from memcli.agents import project_scope
-from tests.conftest import backend, make_target, pg_server, target  # noqa: F401 - fixtures: SQLite, then Postgres
 
 TOOLS = {"remember", "recall", "get", "list", "update", "forget", "audit_show"}
 HINTS = {  # read-only, destructive, idempotent (None: not stated, the spec's default applies)
