@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memcli.core import Memory, RawInput  # noqa: E402
 from memcli.retrieval.fts_query import query_terms  # noqa: E402
 from memcli.types import Filters  # noqa: E402
-from scale import QUESTIONS, Lookup, Synth, _fill, messages, pct  # noqa: E402
+from scale import QUESTIONS, Lookup, Synth, _fill, messages  # noqa: E402
+from scale import timed_queries as timed  # noqa: E402
 
 
 def build(target, n: int, synth: Synth, lookup: Lookup, batch: int = 2000) -> float:
@@ -47,17 +48,6 @@ def build(target, n: int, synth: Synth, lookup: Lookup, batch: int = 2000) -> fl
             lookup.table = {labelled(m["speaker"], m["text"]): v for m, v in zip(msgs, synth.vectors(start, len(msgs)))}
             mem.remember([RawInput(f"synthetic {start}", "\n".join(json.dumps(m) for m in msgs))], fmt="jsonl")
     return n / (time.perf_counter() - t0)
-
-
-def timed(fn, queries, qvecs) -> tuple[float, float]:
-    for q, v in zip(queries[:5], qvecs[:5]):
-        fn(q, v)
-    times = []
-    for q, v in zip(queries, qvecs):
-        t = time.perf_counter()
-        fn(q, v)
-        times.append(time.perf_counter() - t)
-    return pct(times, 50), pct(times, 95)
 
 
 def latency(target, queries, qvecs, lookup: Lookup, postgres: bool) -> dict:

@@ -140,6 +140,18 @@ def build(db: Path, n: int, synth: Synth, lookup: Lookup, batch: int = 5000) -> 
             "overhead_per_memory": (size - text_bytes) / n, "text_per_memory": text_bytes / n}
 
 
+def timed_queries(fn, queries: list[str], qvecs: np.ndarray) -> tuple[float, float]:
+    """p50 and p95 in ms of fn(query, vector) over the queries, after five unmeasured ones (warm caches)."""
+    for q, v in zip(queries[:5], qvecs[:5]):
+        fn(q, v)
+    times = []
+    for q, v in zip(queries, qvecs):
+        t = time.perf_counter()
+        fn(q, v)
+        times.append(time.perf_counter() - t)
+    return pct(times, 50), pct(times, 95)
+
+
 def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Lookup, all_vecs: np.ndarray) -> dict:
     lookup.table = dict(zip(queries, qvecs))
     out = {}
@@ -149,14 +161,7 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
         from memcli.retrieval.fts_query import query_terms
 
         def timed(fn):
-            for q, v in zip(queries[:5], qvecs[:5]):  # warm the page cache
-                fn(q, v)
-            times = []
-            for q, v in zip(queries, qvecs):
-                t = time.perf_counter()
-                fn(q, v)
-                times.append(time.perf_counter() - t)
-            return pct(times, 50), pct(times, 95)
+            return timed_queries(fn, queries, qvecs)
 
         depth = mem.recall_options.depth
         out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))

@@ -31,15 +31,10 @@ next run redoes only what is missing: one summary per (scope, day), one profile 
 
 from __future__ import annotations
 
-import fcntl
 import math
-import os
 import re
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,25 +81,6 @@ def same_telling(a: dict, b: dict) -> bool:
             and _WORDS.findall(a["text"].lower()) == _WORDS.findall(b["text"].lower()))
 
 
-@contextmanager
-def _exclusive(lock_path: Path | None):
-    """Yields True when this process holds the lock, False when another consolidation does.
-    No path (an in-memory database) means no other process can reach it: nothing to lock."""
-    if lock_path is None:
-        yield True
-        return
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 def extractive_summary(members: list[dict], vectors: dict[int, np.ndarray], limit: int = SUMMARY_SENTENCES) -> str:
     """The `limit` most central messages (closest to the day's mean vector), kept in time order."""
     with_vec = [m for m in members if m["id"] in vectors]
@@ -120,13 +96,9 @@ def extractive_summary(members: list[dict], vectors: dict[int, np.ndarray], limi
 
 def consolidate(ctx: "Context", *, scope: str | None = None, since: str | None = None, dry_run: bool = False,
                 decay_threshold: float | None = None, llm: bool = False, progress=None) -> dict:
-    lock = Path(str(ctx.db_path) + ".consolidate.lock") if ctx.db_path else None
-    if ctx.store.read_only:  # a dry run may read a read-only database; it needs no lock file either
-        if not dry_run:
-            ctx.store.require_writable()
-        lock = None
-    guard = ctx.store.maintenance.server_lock("consolidate") if ctx.url is not None else _exclusive(lock)
-    with guard as held:
+    if ctx.store.read_only and not dry_run:  # a dry run may read a read-only database
+        ctx.store.require_writable()
+    with ctx.store.maintenance.exclusive("consolidate") as held:  # a lock file, or the server's lock
         if not held:  # the usual keys, empty, so a script reading --json needs no special case
             return {**_report(0, dry_run), "skipped": "another consolidation is running"}
         return _consolidate(ctx, scope, option_time(since, "since"), dry_run, decay_threshold, llm, progress)

@@ -77,7 +77,7 @@ class Context:
                  recall_options: RecallOptions | None = None, progress: Callable[[str], None] | None = None,
                  migrate: bool = True):
         self.path = path
-        self.url = server_url(path) if path is not None else None  # a postgresql:// memory
+        self._location: str | Path | None = None  # resolved on first use (the default reads environment and config)
         self._migrate = migrate  # False: open the database as it is (no schema upgrade)
         self._db = db
         self._create = create  # False: a missing database is an error, not a new empty one
@@ -91,17 +91,23 @@ class Context:
         self.progress = progress
         self.resident: Any = None  # retrieval.resident.ResidentVectors, for processes that recall many times
 
+    def _where(self) -> str | Path:
+        """The given path or URL, else the per-user default (a file, or a server named by MEMCLI_DB or config)."""
+        if self._location is None:
+            self._location = ":memory:" if str(self.path) == ":memory:" else database(self.path)
+        return self._location
+
+    @property
+    def url(self) -> str | None:
+        """The postgresql:// URL of a memory kept on a server, else None."""
+        where = self._where()
+        return where if isinstance(where, str) and server_url(where) else None
+
     @property
     def db_path(self) -> Path | None:
-        """The database file: the given path, else the per-user default; None for an in-memory database or one
-        on a server (`url`)."""
-        if self.path == ":memory:" or self.url is not None:
-            return None
-        target = database(self.path)
-        if isinstance(target, str) and target != ":memory:":  # the default is a server (MEMCLI_DB, config)
-            self.url = target
-            return None
-        return Path(target) if target != ":memory:" else None
+        """The database file; None for an in-memory database or one on a server (`url`)."""
+        where = self._where()
+        return where if isinstance(where, Path) else None
 
     @property
     def shown(self) -> str:
@@ -119,16 +125,15 @@ class Context:
             self.close()
         if self._store is None:
             if self._db is None:
-                path = self.db_path
-                if self.url is not None:
+                url = self.url
+                if url is not None:
                     from .storage.postgres import open_server
 
-                    self._db = open_server(self.url, create=self._create, notice=self.progress,
-                                           migrate=self._migrate)
+                    self._db = open_server(url, create=self._create, notice=self.progress, migrate=self._migrate)
                 else:
                     from .storage import open_database
 
-                    self._db = open_database(path or ":memory:", create=self._create, notice=self.progress,
+                    self._db = open_database(self.db_path or ":memory:", create=self._create, notice=self.progress,
                                              migrate=self._migrate)
             self._store = Store(self._db)
             self.plugins.hook.on_connect(conn=self._db.conn)

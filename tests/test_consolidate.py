@@ -68,7 +68,7 @@ def test_only_one_consolidation_at_a_time(hash_memory):
 
         stack = ExitStack()
         other = stack.enter_context(Memory(mem.ctx.url, embedder=HashEmbedder()))
-        assert stack.enter_context(other.store.maintenance.server_lock("consolidate"))
+        assert stack.enter_context(other.store.maintenance.exclusive("consolidate"))
         release = stack.close
     else:  # another process's: the lock file beside the database
         fd = os.open(str(mem.db_path) + ".consolidate.lock", os.O_CREAT | os.O_RDWR, 0o600)

@@ -370,21 +370,26 @@ def test_another_role_cannot_hold_my_writer_or_consolidation_lock(pg_server, mon
             assert "skipped" not in mem.consolidate()
 
 
-def test_forget_says_so_when_another_session_keeps_the_old_rows(pg_server):
-    """VACUUM FULL copies row versions an open snapshot may still see: forget must not claim they are gone."""
+@pytest.mark.parametrize("finish", ["audit scrub", "consolidate"])
+def test_forget_says_so_when_another_session_keeps_the_old_rows_and_a_later_scrub_finishes(pg_server, finish):
+    """VACUUM FULL copies row versions an open snapshot may still see: forget must not claim they are gone, and
+    `memcli audit scrub` or the nightly consolidate removes them once that session has ended."""
     import psycopg
 
-    url = pg_role(pg_server, "eraser_snap")
+    url = pg_role(pg_server, f"eraser_{finish.split()[-1]}")
     with Memory(url, embedder=HashEmbedder()) as mem:
         ids = mem.remember([RawInput("s", "zq8secretword in the vault"), RawInput("o", "gardens")]).created
         schema = mem.store.conn.schema
         with psycopg.connect(pg_server.get_uri(), autocommit=True) as other:
             other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             other.execute("SELECT count(*) FROM pg_class")  # an old snapshot, anywhere in the database
-            result = mem.forget([ids[0]])
-            assert not result.files_scrubbed
+            assert not mem.forget([ids[0]]).files_scrubbed
+            assert _in_files(_relation_files(pg_server, schema), b"zq8secretword")  # what it said is true
             other.execute("COMMIT")
-        assert mem.scrub()  # `memcli audit scrub`, once that session has ended
+        if finish == "audit scrub":
+            assert mem.scrub()
+        else:
+            mem.consolidate()
         assert _in_files(_relation_files(pg_server, schema), b"zq8secretword") == []
 
 
@@ -552,22 +557,6 @@ def test_transaction_statements_are_refused_from_anyone_but_the_change_unit(pg_u
             with pytest.raises(Exception, match="not authorized"):
                 mem.store.conn.execute(sql)
         assert mem.get([1])[1]["text"] == "kept" and mem.audit_verify()["ok"]
-
-
-def test_the_nightly_consolidate_finishes_a_scrub_a_forget_could_not(pg_server):
-    import psycopg
-
-    url = pg_role(pg_server, "eraser_later")
-    with Memory(url, embedder=HashEmbedder()) as mem:
-        ids = mem.remember([RawInput("s", "zq7secretword in the vault"), RawInput("o", "gardens")]).created
-        schema = mem.store.conn.schema
-        with psycopg.connect(pg_server.get_uri(), autocommit=True) as other:
-            other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            other.execute("SELECT count(*) FROM pg_class")
-            assert not mem.forget([ids[0]]).files_scrubbed
-            other.execute("COMMIT")
-        mem.consolidate()
-        assert _in_files(_relation_files(pg_server, schema), b"zq7secretword") == []
 
 
 def test_migrate_to_from_a_missing_source_leaves_no_target(pg_server, tmp_path):

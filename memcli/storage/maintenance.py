@@ -80,10 +80,27 @@ class Maintenance:
         return None
 
     @contextmanager
-    def server_lock(self, name: str) -> Iterator[bool]:
-        """A lock other machines see (True when held). SQLite needs none: its processes share a file, and
-        consolidate locks a file beside it instead."""
-        yield True
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """One holder at a time, across processes, of the lock `name` (consolidate's): True when this process
+        holds it, False when another does. SQLite: an flock on a file beside the database. An in-memory or
+        read-only database needs none: no other process can change it."""
+        import fcntl
+        import os
+
+        row = self.db.one("PRAGMA database_list")
+        if self.db.read_only or not row or not row[2]:
+            yield True
+            return
+        fd = os.open(f"{row[2]}.{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def quick_check(self) -> str:
         return str(self.db.one("PRAGMA quick_check")[0])

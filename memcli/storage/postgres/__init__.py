@@ -6,11 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...errors import DatabaseError
-
-
-class Handle:
-    def __init__(self, conn):
-        self.conn = conn
+from ..connection import Handle
 
 
 def open_server(url: str, *, create: bool = True, notice: Callable[[str], None] | None = None,

@@ -164,7 +164,7 @@ class PgMaintenance(Maintenance):
                                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'")[0])
 
     @contextmanager
-    def server_lock(self, name: str) -> Iterator[bool]:
+    def exclusive(self, name: str) -> Iterator[bool]:
         """A session advisory lock for this memory and `name`: True when this process holds it, False when
         another process (on any machine) does; released on exit or when the connection ends. Keyed by the
         memory's secret (meta), so another role cannot compute it; while it is held, though, pg_locks shows the key
