@@ -14,6 +14,8 @@ from .errors import InputError
 
 KEYS = {"embedder": "GGUF path (or hf:OWNER/REPO/FILE.gguf) of the embedding model",
         "generator": "GGUF path (or hf:OWNER/REPO/FILE.gguf) of the generator model",
+        "reranker": "cross-encoder GGUF (path, hf: spec or catalog name) that re-orders recall's top 50; "
+                    "unset or 'off': none",
         "db": "the memory database: a file path or a postgresql://… URL (--db and $MEMCLI_DB come first)"}
 
 
@@ -26,7 +28,7 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir("memcli", appauthor=False)) / "config.toml"
 
 
-ENV = {"embedder": "MEMCLI_EMBEDDER", "generator": "MEMCLI_GENERATOR"}
+ENV = {"embedder": "MEMCLI_EMBEDDER", "generator": "MEMCLI_GENERATOR", "reranker": "MEMCLI_RERANKER"}
 
 
 def load() -> dict:

@@ -26,13 +26,15 @@ class Models:
     or the built-in default."""
 
     def __init__(self, plugins: Callable[[], Any], *, embedder: Any = None, embedder_spec: str | None = None,
-                 generator: Any = None, generator_spec: str | None = None,
-                 progress: Callable[[str], None] | None = None):
+                 generator: Any = None, generator_spec: str | None = None, reranker: Any = None,
+                 reranker_spec: str | None = None, progress: Callable[[str], None] | None = None):
         self._plugins = plugins
         self._embedder = embedder
         self._generator = generator
+        self._reranker = reranker
         self.embedder_spec = embedder_spec
         self.generator_spec = generator_spec
+        self.reranker_spec = reranker_spec
         self._progress = progress
 
     def _load(self, hook: str, spec: str | None, default_loader: Callable) -> Any:
@@ -59,6 +61,16 @@ class Models:
 
             self._generator = self._load("register_generators", self.generator_spec, load_generator)
         return self._generator
+
+    @property
+    def reranker(self) -> Any:
+        """The cross-encoder of recall's second stage, or None: there is none unless one is configured (no
+        reranker ships on PyPI). 'off' turns a configured one off for a command."""
+        if self._reranker is None and self.reranker_spec and self.reranker_spec.lower() not in ("off", "none"):
+            from .models.reranker import load_reranker
+
+            self._reranker = load_reranker(self.reranker_spec, progress=self._progress)
+        return self._reranker
 
     @property
     def loaded_embedder(self) -> Any:

@@ -44,7 +44,7 @@ class Memory:
                  recall_options: RecallOptions | None = None, db: Any = None, create: bool = True,
                  actor: str | None = None, generator: Any = None, generator_spec: str | None = None,
                  plugins: Any = None, resident_vectors: bool = False, clock: Callable[[], datetime] | None = None,
-                 migrate: bool = True):
+                 migrate: bool = True, reranker: Any = None, reranker_spec: str | None = None):
         from .paths import database
 
         # a file path, ":memory:", or a postgresql:// URL (kept a string: a Path would fold its '//')
@@ -55,7 +55,8 @@ class Memory:
                            key_options=key_options, recall_options=recall_options, progress=progress,
                            **clock_arg)
         self.ctx.models = Models(lambda: self.ctx.plugins, embedder=embedder, embedder_spec=embedder_spec,
-                                 generator=generator, generator_spec=generator_spec, progress=progress)
+                                 generator=generator, generator_spec=generator_spec, reranker=reranker,
+                                 reranker_spec=reranker_spec, progress=progress)
         if resident_vectors:
             self.keep_vectors_resident()
 

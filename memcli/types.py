@@ -89,6 +89,10 @@ class RecallOptions:
     length_exponent: float = 0.3  # × (length / 60 chars) ^ this, for 60..240 characters
     time_boost: float = 0.6  # × (1 + this) inside a date the question names ('on 17.01.2024', 'in May')
     time_pad_days: float = 2.0  # ... fading to × 1 over this many days outside it
+    # The second stage, when a reranker is configured (retrieval/rerank.py): how many fused candidates it
+    # re-orders, and the seconds it may take before the rest keep the first stage's order.
+    rerank_depth: int = 50
+    rerank_budget_s: float = 2.0
 
 
 @dataclass

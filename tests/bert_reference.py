@@ -22,9 +22,8 @@ def _linear(x, t, prefix):
     return x @ t[prefix + ".weight"].astype(np.float64).T + t[prefix + ".bias"]
 
 
-def embed(weights_dir, token_ids, n_layers=6, n_heads=12):
-    t = {k: np.asarray(v, dtype=np.float64) for k, v in read_safetensors(weights_dir / "model.safetensors").items()
-         if not k.endswith("position_ids")}
+def forward(t: dict, token_ids, n_layers: int, n_heads: int) -> np.ndarray:
+    """The last hidden states (one row per token) of a BERT encoder with HF tensor names `t` (float64)."""
     ids = np.asarray(token_ids)
     x = t["embeddings.word_embeddings.weight"][ids] + t["embeddings.position_embeddings.weight"][: len(ids)]
     x = x + t["embeddings.token_type_embeddings.weight"][0]
@@ -46,16 +45,40 @@ def embed(weights_dir, token_ids, n_layers=6, n_heads=12):
         h = 0.5 * h * (1 + _erf(h / sqrt(2)))
         x = _layer_norm(x + _linear(h, t, p + "output.dense"),
                         t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"])
-    pooled = x.mean(0)
+    return x
+
+
+def embed(weights_dir, token_ids, n_layers=6, n_heads=12):
+    """Mean-pooled, normalised sentence embedding (all-MiniLM-L6-v2)."""
+    t = {k: np.asarray(v, dtype=np.float64) for k, v in read_safetensors(weights_dir / "model.safetensors").items()
+         if not k.endswith("position_ids")}
+    pooled = forward(t, token_ids, n_layers, n_heads).mean(0)
     return pooled / np.linalg.norm(pooled)
 
 
-def wordpiece(vocab_path, text):
-    """Reference BERT uncased WordPiece for plain ASCII text (lowercase, split punctuation, greedy longest match)."""
+def rank(t: dict, token_ids, n_layers: int, n_heads: int) -> np.ndarray:
+    """A cross-encoder's relevance logits: the [CLS] state through the classification head (dense, tanh, out),
+    as RoBERTa/BERT sequence classifiers compute it."""
+    cls = forward(t, token_ids, n_layers, n_heads)[0]
+    h = np.tanh(_linear(cls, t, "cls"))
+    return _linear(h, t, "cls.output")
+
+
+def wordpiece(vocab_path, text, *, pair: str | None = None):
+    """Reference BERT uncased WordPiece for plain ASCII text (lowercase, split punctuation, greedy longest match):
+    [CLS] text [SEP], or [CLS] text [SEP] pair [SEP]. `vocab_path`: vocab.txt, or the token list itself."""
+    tokens = vocab_path if isinstance(vocab_path, list) else vocab_path.read_text().splitlines()
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    ids = [vocab["[CLS]"]] + _pieces(vocab, text) + [vocab["[SEP]"]]
+    if pair is not None:
+        ids += _pieces(vocab, pair) + [vocab["[SEP]"]]
+    return ids
+
+
+def _pieces(vocab: dict, text: str) -> list[int]:
     import re
 
-    vocab = {tok: i for i, tok in enumerate(vocab_path.read_text().splitlines())}
-    ids = [vocab["[CLS]"]]
+    ids = []
     for word in re.findall(r"\w+|[^\w\s]", text.lower()):
         start, pieces = 0, []
         while start < len(word):
@@ -71,4 +94,4 @@ def wordpiece(vocab_path, text):
                 break
             start = end
         ids.extend(pieces)
-    return ids + [vocab["[SEP]"]]
+    return ids

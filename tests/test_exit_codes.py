@@ -49,7 +49,7 @@ def test_an_unknown_option_is_a_one_line_usage_error_for_every_command(run, path
     (["completions"], 2, "give a shell"),
     (["remember", "x", "--format", "foo"], 2, "unknown format 'foo'"),
     (["recall", "x", "--kind", "foo"], 2, "'foo' is not one of 'episodic'"),
-    (["models", "use", "painter", "x"], 2, "'painter' is not one of 'embedder', 'generator'"),
+    (["models", "use", "painter", "x"], 2, "'painter' is not one of 'embedder', 'reranker', 'generator'"),
     (["config", "get", "colour"], 2, "'colour' is not one of"),
     (["audit", "recall-log", "maybe"], 2, "'maybe' is not one of 'on', 'off'"),
     (["audit", "log", "--op", "deleted"], 2, "'deleted' is not one of"),

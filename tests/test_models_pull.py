@@ -275,8 +275,6 @@ def test_offline_with_a_verified_copy_keeps_it_and_without_one_fails_in_one_line
 def test_pull_errors_are_one_line(cli, hub, monkeypatch):
     r = cli("models", "pull", "no-such-model")
     assert r.exit_code == 2 and "known:" in r.stderr and "nomic-embed-text-v1.5" in r.stderr
-    r = cli("models", "pull", "test-reranker", "--use")
-    assert r.exit_code == 2 and "no reranker stage yet" in r.stderr
     r = cli("models", "use", "generator", "test-minilm")
     assert r.exit_code == 1 and "is an embedder model, not a generator" in r.stderr
     monkeypatch.setitem(__import__("sys").modules, "huggingface_hub", None)  # not installed
@@ -328,3 +326,22 @@ def test_a_failed_update_keeps_the_working_copy(cli, hub, gguf, tmp_path):
     from memcli.models.embedder import load_embedder
 
     assert load_embedder("catalog:test-minilm").dimension == 384
+
+
+def test_a_pulled_reranker_is_used_by_recall(cli, hub, tmp_path):
+    """The whole path for the second stage: pull from the hub, --use configures it, recall re-orders with it."""
+    from tests import tiny_reranker
+
+    served = tiny_reranker.write(tmp_path / "served.gguf")
+    hub.files[f"{REPO}/rerank.gguf"] = served.read_bytes()
+    assert cli("remember", "Ana moved to Lisbon in May").exit_code == 0
+    assert cli("remember", "Ana likes jazz and coffee").exit_code == 0
+    r = cli("models", "pull", "test-reranker", "--use", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["configured"] and 'reranker = "catalog:test-reranker"' in \
+        (tmp_path / "config.toml").read_text()
+    hits = json.loads(cli("recall", "where does ana live?", "--json").stdout)
+    assert len(hits) == 2 and all(h["match"]["rerank"] is not None for h in hits)
+    assert [h["match"]["rerank"] for h in hits] == sorted((h["match"]["rerank"] for h in hits), reverse=True)
+    rows = {row["name"]: row for row in json.loads(cli("models", "list", "--catalog", "--json").stdout)}
+    assert rows["test-reranker"]["in_use"]

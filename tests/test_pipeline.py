@@ -128,7 +128,7 @@ def test_cli_ask_extract_and_models(cli, tmp_path):
     r = cli("ask", "What is my passport number?", "--json")
     assert json.loads(r.stdout)["abstained"] is True
     r = cli("models", "list", "--json")
-    assert [m["role"] for m in json.loads(r.stdout)] == ["embedder", "generator"]
+    assert [m["role"] for m in json.loads(r.stdout)] == ["embedder", "reranker", "generator"]
     assert cli("models", "use", "generator", str(tmp_path / "missing.gguf")).exit_code == 1
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"GGUF" + b"\0" * 32)

@@ -148,10 +148,11 @@ app = typer.Typer(
 
 class State:
     def __init__(self, db: Optional[str], embedder: Optional[str], actor: Optional[str] = None,
-                 generator: Optional[str] = None, plugins=None):
+                 generator: Optional[str] = None, plugins=None, reranker: Optional[str] = None):
         self.db = db
         self._embedder = embedder
         self._generator = generator
+        self._reranker = reranker
         self.actor = actor
         self._plugins = plugins  # main() passes the manager it already built; created on demand otherwise
 
@@ -167,7 +168,8 @@ class State:
         """Flag or environment variable first, then the config file, then the built-in default (None)."""
         from ..config import model_spec
 
-        return model_spec(role, self._embedder if role == "embedder" else self._generator)
+        given = {"embedder": self._embedder, "generator": self._generator, "reranker": self._reranker}[role]
+        return model_spec(role, given)
 
     def configure(self, key: str, value: Optional[str]) -> Path:
         """Edit the config file; recorded in the database's audit log when there is one that can take it."""
@@ -197,7 +199,8 @@ class State:
         from ..core import Memory
 
         return Memory(self.db, embedder_spec=self.model_spec("embedder"), progress=out.info, create=create,
-                      actor=self.actor, generator_spec=self.model_spec("generator"), plugins=self.plugins)
+                      actor=self.actor, generator_spec=self.model_spec("generator"), plugins=self.plugins,
+                      reranker_spec=self.model_spec("reranker"))
 
 
 def _version(value: bool):
@@ -214,11 +217,12 @@ def main_callback(
     db: Annotated[Optional[str], typer.Option("--db", envvar="MEMCLI_DB", help="Database file, or a postgresql://… URL (default: per-user data dir).")] = None,
     embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="MEMCLI_EMBEDDER", help="GGUF embedding model path (default: all-MiniLM-L6-v2).")] = None,
     generator: Annotated[Optional[str], typer.Option("--generator", envvar="MEMCLI_GENERATOR", help="GGUF generator model path (default: gemma-3-270m).")] = None,
+    reranker: Annotated[Optional[str], typer.Option("--reranker", envvar="MEMCLI_RERANKER", help="Cross-encoder GGUF that re-orders recall's top 50 (path, hf: spec or catalog name; 'off': none; default: none).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", envvar="MEMCLI_ACTOR", help="Who is acting, for the audit log (default: user; e.g. cron).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ):
     """Remember text, chats and transcripts; recall them by meaning and words. All local, no API key."""
-    ctx.obj = State(db, embedder, actor, generator, plugins=ctx.obj)  # ctx.obj: main()'s plugin manager, if any
+    ctx.obj = State(db, embedder, actor, generator, plugins=ctx.obj, reranker=reranker)  # ctx.obj: main()'s plugin manager, if any
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]

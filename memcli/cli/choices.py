@@ -25,6 +25,7 @@ class Shell(str, Enum):
 
 class Role(str, Enum):
     embedder = "embedder"
+    reranker = "reranker"
     generator = "generator"
 
 

@@ -13,15 +13,18 @@ from .choices import Role
 from .output import Output, safe
 
 models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
-                         help="The embedding model and the generator: list, show, use, pull, prepare.")
+                         help="The embedding model, the reranker and the generator: list, show, use, pull, prepare.")
 app.add_typer(models_app, name="models")
-ROLES = ("embedder", "generator")
+ROLES = ("embedder", "reranker", "generator")
 
 
 def _describe(ctx: typer.Context, role: str) -> dict:
     from ..models import gemma, minilm
 
     spec = ctx.obj.model_spec(role)
+    if role == "reranker" and (not spec or spec.lower() in ("off", "none")):
+        return {"role": role, "model": None, "source": "none: recall has one stage (no reranker ships on PyPI)",
+                "path": None, "ready": True}
     if spec:
         from ..models.hub import is_pulled, local_path
 
@@ -79,7 +82,7 @@ def models_list(ctx: typer.Context,
         return
     if not catalog_only:
         for r in (_describe(ctx, role) for role in ROLES):
-            print(f"{r['role']:<10} {safe(r['model'])}  [{r['source']}]  {'ready' if r['ready'] else 'not prepared'}"
+            print(f"{r['role']:<10} {safe(r['model'] or 'none')}  [{r['source']}]  {'ready' if r['ready'] else 'not prepared'}"
                   f"  {safe(r['path'] or '')}")
         print("\ncatalog (memcli models pull NAME [--use]):")
     for c in catalog_rows:
@@ -169,9 +172,6 @@ def models_pull(ctx: typer.Context,
         entry = catalog.get(name)
     except InputError as exc:
         raise UsageError(str(exc)) from None
-    if use and entry.role not in ROLES:
-        raise UsageError(f"{entry.name} is a {entry.role}; memcli has no {entry.role} stage yet, so it cannot be "
-                         "used: pull it without --use")
     out = Output(json_out, quiet)
     path = download(entry.repo, entry.filename, revision=entry.revision, expected_sha256=entry.sha256,
                     progress=out.info, quiet=quiet or json_out, force=force, label=entry.name)
@@ -184,10 +184,8 @@ def models_pull(ctx: typer.Context,
         if entry.role == "embedder":
             result["next"] = "memcli reindex"
         lines += more
-    elif entry.role in ROLES:
-        lines.append(f"use it: memcli models use {entry.role} {entry.name}")
     else:
-        lines.append(f"catalogued for a later {entry.role} stage: memcli does not use it yet")
+        lines.append(f"use it: memcli models use {entry.role} {entry.name}")
     if json_out:
         out.emit_json(result)
     elif quiet:
@@ -199,7 +197,7 @@ def models_pull(ctx: typer.Context,
 
 @models_app.command("prepare")
 def models_prepare(ctx: typer.Context,
-                   role_: Annotated[Optional[Role], typer.Argument(help="The model's role (default: both).", metavar="[ROLE]")] = None,
+                   role_: Annotated[Optional[Role], typer.Argument(help="The model's role (default: every configured one).", metavar="[ROLE]")] = None,
                    force: Annotated[bool, typer.Option("--force", help="Rebuild the default files even if present.")] = False,
                    json_out: JsonOpt = False, quiet: QuietOpt = False):
     """Fetch/convert/assemble the default models into the cache (otherwise done on first use); a configured
@@ -217,10 +215,13 @@ def models_prepare(ctx: typer.Context,
     for r in roles:
         if r not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}")
-        if ctx.obj.model_spec(r):
+        spec = ctx.obj.model_spec(r)
+        if r == "reranker" and (not spec or spec.lower() in ("off", "none")):
+            continue  # none configured: nothing to prepare
+        if spec:
             from ..models.hub import resolve_spec
 
-            result[r] = str(resolve_spec(ctx.obj.model_spec(r), out.info))
+            result[r] = str(resolve_spec(spec, out.info))
         else:
             result[r] = str((minilm if r == "embedder" else gemma).prepare(out.info, force=force))
     out.mapping(result)

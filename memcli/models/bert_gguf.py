@@ -27,8 +27,11 @@ def _phantom(token: str) -> str:
     return "\u2581" + token
 
 
-def convert_bert_to_gguf(model_dir: Path, out_path: Path, *, name: str = "all-MiniLM-L6-v2") -> Path:
-    """Write `out_path` atomically (temp file + rename) so an interrupted conversion never leaves a bad model."""
+def convert_bert_to_gguf(model_dir: Path, out_path: Path, *, name: str = "all-MiniLM-L6-v2",
+                         head: dict[str, np.ndarray] | None = None) -> Path:
+    """Write `out_path` atomically (temp file + rename) so an interrupted conversion never leaves a bad model.
+    `head`: a classification head (HF names cls.weight, cls.bias, cls.output.weight, cls.output.bias) to add,
+    making a rank-pooling cross-encoder of the same size (bench/rerank.py times one)."""
     import gguf
 
     from .safetensors_reader import read_safetensors
@@ -64,7 +67,9 @@ def convert_bert_to_gguf(model_dir: Path, out_path: Path, *, name: str = "all-Mi
         writer.add_layer_norm_eps(float(config["layer_norm_eps"]))
         writer.add_causal_attention(False)
         # MEAN pooling, else llama.cpp's embed() returns one vector per token.
-        if pooling.get("pooling_mode_cls_token"):
+        if head is not None:
+            writer.add_pooling_type(gguf.PoolingType.RANK)
+        elif pooling.get("pooling_mode_cls_token"):
             writer.add_pooling_type(gguf.PoolingType.CLS)
         else:
             writer.add_pooling_type(gguf.PoolingType.MEAN)
@@ -84,6 +89,10 @@ def convert_bert_to_gguf(model_dir: Path, out_path: Path, *, name: str = "all-Mi
             if data.ndim > 1 and not hf_name.endswith(_KEEP_F32):
                 data = data.astype(np.float16)
             writer.add_tensor(new_name, data)
+        for hf_name, array in (head or {}).items():
+            kind = gguf.MODEL_TENSOR.CLS_OUT if hf_name.startswith("cls.output.") else gguf.MODEL_TENSOR.CLS
+            writer.add_tensor(f"{gguf.TENSOR_NAMES[kind]}.{hf_name.rsplit('.', 1)[1]}",
+                              np.asarray(array, dtype=np.float32))
 
         writer.write_header_to_file()
         writer.write_kv_data_to_file()

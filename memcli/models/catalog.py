@@ -81,15 +81,16 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in (
         repo="gpustack/bge-reranker-v2-m3-GGUF", filename="bge-reranker-v2-m3-Q8_0.gguf",
         license="Apache-2.0", size_bytes=635676416, listed_size="636 MB", pooling="rank",
         checked="repo and file from several projects using them; byte size from one third-party manifest; "
-                "license of BAAI/bge-reranker-v2-m3; catalogued for a later rerank stage: memcli does not "
-                "rerank yet; SHA-256 not confirmed"),
+                "license of BAAI/bge-reranker-v2-m3; XLM-RoBERTa cross-encoder, pairs laid out <s> q </s></s> d "
+                "</s> as llama.cpp's server does; not run here (no hub); SHA-256 not confirmed"),
     CatalogEntry(
         name="qwen3-reranker-0.6b", role="reranker",
         repo="ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF", filename="qwen3-reranker-0.6b-q8_0.gguf",
         license="Apache-2.0", size_bytes=None, listed_size="about 640 MB", pooling="rank",
         checked="repo and file from several projects using them; size only as reported by a user (about "
-                "640 MB); license of Qwen/Qwen3-Reranker-0.6B; catalogued for a later rerank stage (it scores "
-                "with its own yes/no prompt template); SHA-256 not confirmed"),
+                "640 MB); license of Qwen/Qwen3-Reranker-0.6B; it scores with its own yes/no prompt, which "
+                "memcli reads from the GGUF's rerank template when the file has one; not run here (no hub); "
+                "SHA-256 not confirmed"),
     CatalogEntry(
         name="qwen2.5-1.5b-instruct", role="generator",
         repo="Qwen/Qwen2.5-1.5B-Instruct-GGUF", filename="qwen2.5-1.5b-instruct-q4_k_m.gguf",

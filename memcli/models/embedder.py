@@ -233,7 +233,7 @@ def load_embedder(spec: str | None = None, progress=None) -> Embedder:
             return LlamaEmbedder(resolve_spec(spec, progress))
         if entry.role != "embedder":
             raise ModelError(f"{entry.name} is a {entry.role} model, not an embedding model"
-                             + ("; memcli has no rerank stage yet" if entry.role == "reranker" else ""))
+                             + (f" (memcli models use reranker {entry.name})" if entry.role == "reranker" else ""))
         path = resolve_spec(entry.spec, progress)
         from .integrity import file_sha256
 

@@ -63,6 +63,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
     bm25: dict[int, float] = {}
 
     terms = query_terms(query)
+    reranker = ctx.models.reranker  # loaded before the snapshot: a bad spec fails before any search
     query_vec = None
     if store.vectors.model() is not None:
         embedder = ctx.embedder
@@ -97,8 +98,17 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
                 f.score *= 0.5 + 0.5 * retention(now, r.created_at, r.last_recalled_at, r.strength,
                                                  pinned=bool(r.pinned))
             fused.sort(key=lambda f: -f.score)
-        fused = fused[:limit]
+        if reranker is None:
+            fused = fused[:limit]
+        else:  # the texts the reranker reads, fetched in the snapshot; the model runs after it
+            fused = fused[: max(limit, opts.rerank_depth)]
         records = store.memories.records([f.memory_id for f in fused])
+    rerank_scores: dict[int, float] = {}
+    if reranker is not None:
+        from .rerank import rerank
+
+        fused, rerank_scores = rerank(ctx, reranker, query, fused, records)
+        fused = fused[:limit]
     hits = []
     for f in fused:
         rec = records[f.memory_id]
@@ -111,6 +121,8 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
                 "vector_rank": f.ranks.get("vector"),
                 "similarity": None if f.memory_id not in similarity else round(similarity[f.memory_id], 4),
                 "bm25": None if f.memory_id not in bm25 else round(bm25[f.memory_id], 4),
+                **({"rerank": round(rerank_scores[f.memory_id], 4) if f.memory_id in rerank_scores else None}
+                   if reranker is not None else {}),
             },
             flags=rec["flags"],
             valid_until=rec["valid_until"],

@@ -329,7 +329,8 @@ def build_server(db_path: str | None = None, *, embedder: str | None = None, gen
             # A server recalls many times: keep the vectors in memory (exact, reloaded when the database changes).
             mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor=actor or "mcp",
                          embedder_spec=model_spec("embedder", embedder), plugins=plugins,
-                         generator_spec=model_spec("generator", generator), resident_vectors=True)
+                         generator_spec=model_spec("generator", generator), resident_vectors=True,
+                         reranker_spec=model_spec("reranker"))
             agent = state["session"] = AgentSession(mem, policy)
         return agent
 
