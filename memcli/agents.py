@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .changes import Op
 from .forgetting import is_expired
+from .retrieval.rerank import best_first
 from .errors import InputError
 from .timeparse import to_iso
 from .types import Filters, ForgetResult, Hit, RawInput, RememberResult
@@ -111,7 +112,7 @@ class AgentSession:
         for s in scopes:  # one scope each: a filter, so other scopes are never searched
             hits += self.memory.recall(query, limit=limit, filters=Filters(**{**filters.__dict__, "scope": s}),
                                        **kwargs)
-        return sorted(hits, key=lambda h: -h.score)[:limit]
+        return sorted(hits, key=best_first)[:limit]
 
     def readable(self, ids: Sequence[int]) -> dict[int, dict]:
         """Records of these ids that the agent may read (its scopes; active unless show_hidden); the others are

@@ -21,6 +21,11 @@ from .timeparse import now_utc
 from .types import RecallOptions
 
 
+def reranker_off(spec: str | None) -> bool:
+    """No reranker: unset, or one of the words that say so ('default' too: the default is none)."""
+    return not spec or spec.strip().lower() in ("off", "none", "default", "")
+
+
 class Models:
     """The embedder and the generator, each loaded on first use: a plugin's registered name, a GGUF path or spec,
     or the built-in default."""
@@ -66,7 +71,7 @@ class Models:
     def reranker(self) -> Any:
         """The cross-encoder of recall's second stage, or None: there is none unless one is configured (no
         reranker ships on PyPI). 'off' turns a configured one off for a command."""
-        if self._reranker is None and self.reranker_spec and self.reranker_spec.lower() not in ("off", "none"):
+        if self._reranker is None and self.reranker_spec and not reranker_off(self.reranker_spec):
             from .models.reranker import load_reranker
 
             self._reranker = load_reranker(self.reranker_spec, progress=self._progress)

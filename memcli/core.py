@@ -131,9 +131,9 @@ class Memory:
                                   progress=progress, importance=importance, expires=expires)
 
     def recall(self, query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
-               fresh: bool = False, asked_at: datetime | None = None) -> list[Hit]:
+               fresh: bool = False, asked_at: datetime | None = None, rerank: bool = True) -> list[Hit]:
         return _recall.recall(self.ctx, query, limit=limit, filters=filters, touch=touch, fresh=fresh,
-                              asked_at=asked_at)
+                              asked_at=asked_at, rerank=rerank)
 
     def search_words(self, terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
         return _recall.search_words(self.ctx, terms, filters, depth)

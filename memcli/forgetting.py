@@ -46,7 +46,8 @@ def select_for_forget(ctx: "Context", *, ids: Sequence[int] = (), query: str | N
     if query is not None:
         from .retrieval.recall import recall
 
-        hits = recall(ctx, query, limit=query_limit, filters=Filters(scope=scope, tags=list(tags)), touch=False)
+        hits = recall(ctx, query, limit=query_limit, filters=Filters(scope=scope, tags=list(tags)), touch=False,
+                      rerank=False)
         matched = {h.id for h in hits if h.score >= min_score}
         chosen = [i for i in chosen if i in matched]
     if decayed:

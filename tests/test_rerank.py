@@ -4,6 +4,10 @@ tests write (no reranker ships on PyPI), batching, the time budget, and recall's
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +88,13 @@ def test_models_that_are_not_rerankers_are_refused_in_one_line(tmp_path):
     headless = tiny_reranker.write(tmp_path / "headless.gguf", head=False, pooling="cls")
     with pytest.raises(ModelError, match="not a reranker: it has no classification head"):
         Reranker(headless)  # checked on the file: llama.cpp would abort the process on it
+    # Heads whose first output is not the one relevance score: refused, not silently ranked by the wrong number.
+    two = tiny_reranker.write(tmp_path / "two.gguf", outputs=2)
+    with pytest.raises(ModelError, match="classification head with 2 outputs"):
+        Reranker(two)
+    dense_only = tiny_reranker.write(tmp_path / "dense.gguf", output_layer=False)
+    with pytest.raises(ModelError, match=f"classification head with {tiny_reranker.HIDDEN} outputs"):
+        Reranker(dense_only)
     (tmp_path / "junk.gguf").write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelError, match="cannot read reranker"):
         Reranker(tmp_path / "junk.gguf")
@@ -161,8 +172,118 @@ def test_cli_reranker_flag_config_and_errors(cli, tmp_path, tiny):
     assert all(h["match"]["rerank"] is not None for h in json.loads(r.stdout))
     r = cli("--reranker", "off", "recall", "where does ana live?", "--json")
     assert "rerank" not in json.loads(r.stdout)[0]["match"]
+    assert cli("models", "use", "reranker", "off").exit_code == 0  # review finding: 'off' was "no such file"
+    assert "reranker" not in (tmp_path / "config.toml").read_text()
+    r = cli("--reranker", "default", "recall", "where does ana live?", "--json")
+    assert r.exit_code == 0 and "rerank" not in json.loads(r.stdout)[0]["match"]
+    embedder_file = tiny_reranker.write(tmp_path / "embedder.gguf", head=False, pooling="mean")
+    r = cli("models", "use", "reranker", str(embedder_file))  # review finding: saved, then every recall failed
+    assert r.exit_code == 1 and "not a reranker" in r.stderr and "reranker" not in \
+        (tmp_path / "config.toml").read_text()
     for bad, message in ((str(tmp_path / "none.gguf"), "reranker not found"),
                          ("nomic-embed-text-v1.5", "is an embedder model, not a reranker")):
         r = cli("--reranker", bad, "recall", "ana")
         assert r.exit_code == 1 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
     assert cli("models", "use", "reranker", "nomic-embed-text-v1.5").exit_code == 1
+
+
+def _in_child(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a child: llama.cpp aborts the process (GGML_ASSERT) or writes past its buffers on what
+    these tests feed it unless memcli stops it first, and that must fail the test, not take pytest down."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_pairs_never_pass_the_models_positions_or_the_batch(tmp_path):
+    """Review finding: a model trained for 128 positions, with 512-token pairs, aborted the process (exit 134),
+    and a template with the question after the memory wrote a long question past llama.cpp's batch."""
+    plain = tiny_reranker.write(tmp_path / "plain.gguf")
+    flipped = tiny_reranker.write(tmp_path / "flipped.gguf", template="[CLS] {document} [SEP] {query} [SEP]")
+    code = f"""
+from memcli.models.reranker import Reranker
+for path in ({str(plain)!r}, {str(flipped)!r}):
+    r = Reranker(path)
+    assert r.n_ctx == 128, r.n_ctx
+    long = "ana likes jazz " * 300
+    for q, d in ((long, long), ("where does ana live?", long), (long, "bo")):
+        assert len(r.pair_tokens(q, d)) <= 128
+    scores = r.score(long, [long, "ana moved to lisbon", long])
+    assert None not in scores, scores
+print("ok")
+"""
+    done = _in_child(code)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
+
+
+def test_texts_in_a_template_are_never_control_tokens(tmp_path, reranker):
+    """Review finding: the question went into the template as text with special tokens parsed, so '[SEP]' in a
+    question ended the pair where the question said."""
+    templated = Reranker(tiny_reranker.write(tmp_path / "t.gguf", template="[CLS] {query} [SEP] {document} [SEP]"))
+    for r in (templated, reranker):
+        tokens = r.pair_tokens("ana [SEP] [CLS] bo", "[SEP] cat")
+        assert tokens.count(tiny_reranker.VOCAB.index("[SEP]")) == 2
+        assert tokens.count(tiny_reranker.VOCAB.index("[CLS]")) == 1
+
+
+def test_a_score_that_is_not_a_number_counts_as_unscored(tmp_path):
+    """Review finding: -inf went out as '-Infinity' in --json (not JSON) and NaN broke the sort."""
+    nan = Reranker(tiny_reranker.write(tmp_path / "nan.gguf", out_bias=float("nan")))
+    assert nan.score(QUERY, DOCS) == [None] * len(DOCS)
+
+
+def test_threads_are_the_ones_asked_for(tiny):
+    """Review finding: n_threads_batch stayed at every core, so threads=1 did nothing to a batch decode."""
+    one = Reranker(tiny, threads=1)
+    assert one._llm.context_params.n_threads_batch == 1 and one._llm.context_params.n_threads == 1
+
+
+def test_agents_get_the_reranked_order_and_forget_selects_without_the_model(tmp_path, reranker):
+    """Review findings: the MCP server and hooks' AgentSession re-sorted hits by the first stage's score, undoing
+    the rerank; `forget --query` chose what to erase through the reranker (and its time budget)."""
+    from memcli.agents import AgentPolicy, AgentSession
+    from memcli.forgetting import select_for_forget
+
+    mem = _memory(tmp_path, reranker)
+    plain = Memory(mem.db_path, embedder=HashEmbedder())
+    ranked = [h.id for h in mem.recall(QUERY, limit=8, touch=False)]
+    assert ranked != [h.id for h in plain.recall(QUERY, limit=8, touch=False)]  # the reranker changed the order
+    one = AgentSession(mem, AgentPolicy(scopes=["work"]))
+    assert [h.id for h in one.recall(QUERY, limit=5, touch=False)] == \
+        [h.id for h in mem.recall(QUERY, limit=5, filters=Filters(scope="work"), touch=False)]
+    both = AgentSession(mem, AgentPolicy(scopes=["work", "home"]))
+    merged = both.recall(QUERY, limit=8, touch=False)
+    assert [h.match["rerank"] for h in merged] == sorted((h.match["rerank"] for h in merged), reverse=True)
+    for query in ("ana", "bo jazz", QUERY):
+        assert select_for_forget(mem.ctx, query=query, query_limit=5) == \
+            select_for_forget(plain.ctx, query=query, query_limit=5)
+    plain.close()
+    mem.close()
+
+
+def test_the_mcp_server_takes_the_reranker_from_the_command_line(tmp_path, tiny):
+    """Review finding: `memcli --reranker off mcp` still reranked with $MEMCLI_RERANKER, and `--reranker X mcp`
+    did not rerank at all."""
+    mcp = pytest.importorskip("mcp")
+    import asyncio
+
+    env = {**os.environ, "MEMCLI_DB": str(tmp_path / "mcp.db"), "MEMCLI_EMBEDDER": "hash",
+           "MEMCLI_CONFIG": str(tmp_path / "config.toml"), "MEMCLI_AGENT_SCOPES": "work"}
+    env.pop("MEMCLI_RERANKER", None)
+
+    def reranked(flag: str, from_env: str | None) -> list:
+        run_env = {**env, **({"MEMCLI_RERANKER": from_env} if from_env else {})}
+        params = mcp.StdioServerParameters(command=sys.executable, args=["-m", "memcli", "--reranker", flag, "mcp"],
+                                           env=run_env, cwd=tmp_path)
+
+        async def run():
+            async with mcp.Client(params) as client:
+                for text in ("Ana moved to Lisbon in May", "Ana likes jazz and coffee"):
+                    await client.call_tool("remember", {"text": text})
+                result = await client.call_tool("recall", {"query": "where does ana live?"})
+                return [h["match"].get("rerank") for h in result.structured_content["hits"]]
+
+        return asyncio.run(run())
+
+    assert reranked("off", str(tiny)) == [None, None]
+    scores = reranked(str(tiny), None)
+    assert None not in scores and scores == sorted(scores, reverse=True)

@@ -14,8 +14,8 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *LETTERS, *("##" 
 HIDDEN, HEADS, LAYERS, FFN, POSITIONS = 32, 4, 2, 64, 128
 
 
-def weights(seed: int = 0) -> dict[str, np.ndarray]:
-    """HF-named float32 tensors of the tiny model, classification head included."""
+def weights(seed: int = 0, outputs: int = 1) -> dict[str, np.ndarray]:
+    """HF-named float32 tensors of the tiny model, classification head (with `outputs` outputs) included."""
     rng = np.random.default_rng(seed)
 
     def w(*shape, scale=0.2):
@@ -34,13 +34,15 @@ def weights(seed: int = 0) -> dict[str, np.ndarray]:
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             t[p + norm + ".weight"], t[p + norm + ".bias"] = 1 + w(HIDDEN, scale=0.1), w(HIDDEN, scale=0.1)
     t["cls.weight"], t["cls.bias"] = w(HIDDEN, HIDDEN, scale=0.5), w(HIDDEN, scale=0.1)
-    t["cls.output.weight"], t["cls.output.bias"] = w(1, HIDDEN, scale=1.0), w(1, scale=0.1)
+    t["cls.output.weight"], t["cls.output.bias"] = w(outputs, HIDDEN, scale=1.0), w(outputs, scale=0.1)
     return t
 
 
-def write(path: Path, seed: int = 0, *, pooling: str = "rank", head: bool = True, template: str | None = None) -> Path:
+def write(path: Path, seed: int = 0, *, pooling: str = "rank", head: bool = True, template: str | None = None,
+          outputs: int = 1, output_layer: bool = True, out_bias: float | None = None) -> Path:
     """The GGUF llama.cpp loads as a reranker (`pooling='rank'`); `head=False` leaves out the classifier;
-    `template`: a rerank prompt template ({query}, {document}), as Qwen3-Reranker's GGUF carries one."""
+    `template`: a rerank prompt template ({query}, {document}), as Qwen3-Reranker's GGUF carries one;
+    `outputs`: the head's outputs; `output_layer=False`: only its dense layer; `out_bias`: that bias's value (nan)."""
     import gguf
 
     from memcli.models.bert_gguf import _phantom
@@ -65,12 +67,15 @@ def write(path: Path, seed: int = 0, *, pooling: str = "rank", head: bool = True
     for name, idx in (("pad", 0), ("unk", 1), ("bos", 2), ("sep", 3), ("mask", 4)):
         getattr(writer, f"add_{name}_token_id")(idx)
     if head:
-        writer.add_classifier_output_labels(["relevant"])
+        writer.add_classifier_output_labels(["relevant"] if outputs == 1 else ["irrelevant", "relevant"])
     if template is not None:
         writer.add_string("tokenizer.chat_template.rerank", template)
-    for hf_name, array in weights(seed).items():
+    tensors = weights(seed, outputs)
+    if out_bias is not None:
+        tensors["cls.output.bias"][:] = out_bias
+    for hf_name, array in tensors.items():
         if hf_name.startswith("cls"):
-            if not head:
+            if not head or (hf_name.startswith("cls.output.") and not output_layer):
                 continue
             kind = gguf.MODEL_TENSOR.CLS_OUT if hf_name.startswith("cls.output.") else gguf.MODEL_TENSOR.CLS
             new_name = f"{gguf.TENSOR_NAMES[kind]}.{hf_name.rsplit('.', 1)[1]}"

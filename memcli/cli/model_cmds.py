@@ -22,7 +22,9 @@ def _describe(ctx: typer.Context, role: str) -> dict:
     from ..models import gemma, minilm
 
     spec = ctx.obj.model_spec(role)
-    if role == "reranker" and (not spec or spec.lower() in ("off", "none")):
+    from ..context import reranker_off
+
+    if role == "reranker" and reranker_off(spec):
         return {"role": role, "model": None, "source": "none: recall has one stage (no reranker ships on PyPI)",
                 "path": None, "ready": True}
     if spec:
@@ -123,8 +125,12 @@ def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="T
     """
     from ..models import catalog
 
+    from ..context import reranker_off
+
     role = role_.value
     entry = None
+    if role == "reranker" and reranker_off(spec):
+        spec = "default"  # none: the default reranker is no reranker
     if spec.startswith(catalog.SPEC_PREFIX) or (spec in catalog.CATALOG and not Path(spec).expanduser().exists()):
         entry = catalog.get(spec)
         if entry.role != role:
@@ -140,6 +146,10 @@ def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="T
         raise InputError(f"no such file: {spec}")
     else:
         value = None if spec == "default" else str(Path(spec).expanduser().resolve())
+        if value and role == "reranker":
+            from ..models.reranker import check_file
+
+            check_file(Path(value))  # an embedding GGUF saved as the reranker would fail every later recall
     _path, lines = _configure(ctx, role, value)
     for line in lines:
         print(line)
@@ -215,8 +225,10 @@ def models_prepare(ctx: typer.Context,
     for r in roles:
         if r not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}")
+        from ..context import reranker_off
+
         spec = ctx.obj.model_spec(r)
-        if r == "reranker" and (not spec or spec.lower() in ("off", "none")):
+        if r == "reranker" and reranker_off(spec):
             continue  # none configured: nothing to prepare
         if spec:
             from ..models.hub import resolve_spec

@@ -13,7 +13,9 @@ n_cls_out scores rank pooling writes, so scores are read here with the low-level
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -27,17 +29,33 @@ TEMPLATE_KEY = "tokenizer.chat_template.rerank"
 PACK_TOKENS = 128
 
 
-def _has_classifier(path: Path) -> bool:
-    """The GGUF holds a classification head. llama.cpp aborts the whole process (GGML_ASSERT) when rank pooling
-    meets a model without one, so this is checked on the file before llama.cpp builds a graph."""
+def check_file(path: Path) -> int:
+    """The positions the model was trained for, after checking on the file what llama.cpp would abort the whole
+    process on (GGML_ASSERT) instead of raising: rank pooling without a classification head, and pairs longer
+    than the model's position table. A head with several outputs is refused too: memcli reads one relevance
+    score per pair (the first output, as llama.cpp's own server does), which would be the wrong one."""
     import gguf
 
     try:
         reader = gguf.GGUFReader(str(path))
+        fields = reader.fields
+        arch = bytes(fields["general.architecture"].parts[-1]).decode()
+        field = fields.get(f"{arch}.context_length")
+        n_ctx_train = int(field.parts[-1][0]) if field is not None else 0
+        shapes = {t.name: [int(n) for n in t.shape] for t in reader.tensors}
     except Exception as exc:  # not a GGUF, truncated
         raise ModelError(f"cannot read reranker {path}: {exc}") from None
-    names = {t.name for t in reader.tensors}
-    return "cls.weight" in names or "cls.output.weight" in names
+    if "cls.weight" not in shapes and "cls.output.weight" not in shapes:
+        raise ModelError(f"{path} is not a reranker: it has no classification head (cls tensors); use a "
+                         "cross-encoder GGUF such as bge-reranker-v2-m3")
+    last = shapes.get("cls.output.weight") or shapes["cls.weight"]  # ggml order: (inputs, outputs)
+    outputs = last[1] if len(last) > 1 else 1
+    if outputs != 1:
+        raise ModelError(f"{path} has a classification head with {outputs} outputs; memcli reads one relevance "
+                         "score per pair, so it takes rerankers with one")
+    if n_ctx_train < 8:
+        raise ModelError(f"{path} does not say how many tokens it reads ({arch}.context_length)")
+    return n_ctx_train
 
 
 class Reranker:
@@ -48,9 +66,9 @@ class Reranker:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"reranker not found: {path}")
-        if not _has_classifier(path):
-            raise ModelError(f"{path} is not a reranker: it has no classification head (cls tensors); use a "
-                             "cross-encoder GGUF such as bge-reranker-v2-m3")
+        # a pair is never longer than the model's position table: llama.cpp aborts the process on a position
+        # past it
+        n_ctx = min(n_ctx, check_file(path))
         try:
             import llama_cpp
         except ImportError as exc:  # pragma: no cover - dependency of the package
@@ -60,7 +78,8 @@ class Reranker:
         try:
             with quiet_stderr(), crash_safe_params():
                 self._llm = llama_cpp.Llama(model_path=str(path), embedding=True, n_ctx=n_ctx, n_batch=n_ctx,
-                                            n_ubatch=n_ctx, n_threads=self.threads, verbose=False,
+                                            n_ubatch=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
+                                            verbose=False,
                                             pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK)
         except Exception as exc:
             raise ModelError(f"cannot load reranker {path}: {exc}") from exc
@@ -87,18 +106,22 @@ class Reranker:
 
     def pair_tokens(self, query: str, document: str) -> list[int]:
         """The tokens the model reads for one pair, at most n_ctx: the document is cut, the query kept (cut to
-        half the window only if it alone is that long)."""
-        if self.template:
-            before, _, after = self.template.partition("{document}")
-            head = self._tokens(before.replace("{query}", query), special=True)[: self.n_ctx // 2]
-            tail = self._tokens(after.replace("{query}", query), special=True)
-            room = max(self.n_ctx - len(head) - len(tail), 0)
-            return head + self._tokens(document)[:room] + tail
+        half the window only if it alone is that long). The texts are read as text, never as control tokens:
+        a memory or a question holding '[SEP]' or '<|im_end|>' cannot end the pair early."""
         q = self._tokens(query)[: self.n_ctx // 2]
-        start = [t for t in (self._bos,) if t >= 0] + q + [t for t in (self._eos, self._sep) if t >= 0]
-        end = [self._eos] if self._eos >= 0 else []
-        room = max(self.n_ctx - len(start) - len(end), 0)
-        return start + self._tokens(document)[:room] + end
+        d = self._tokens(document)
+        if self.template:
+            parts = re.split(r"(\{query\}|\{document\})", self.template)
+            pieces = [q if part == "{query}" else None if part == "{document}" else self._tokens(part, special=True)
+                      for part in parts if part]
+        else:
+            pieces = [[t for t in (self._bos,) if t >= 0], q, [t for t in (self._eos, self._sep) if t >= 0], None,
+                      [self._eos] if self._eos >= 0 else []]
+        fixed = sum(len(p) for p in pieces if p is not None)
+        slots = sum(1 for p in pieces if p is None)
+        room = max(self.n_ctx - fixed, 0) // max(slots, 1)
+        tokens = [t for p in pieces for t in (d[:room] if p is None else p)]
+        return tokens[: self.n_ctx]  # a template longer than the window itself: cut, never past the batch
 
     def score(self, query: str, documents: list[str], *, budget_s: float | None = None) -> list[float | None]:
         """A relevance logit per document (higher is more relevant), in the given order. With a budget, batches
@@ -129,7 +152,8 @@ class Reranker:
                 ptr = llama_cpp.llama_get_embeddings_seq(ctx.ctx, seq)
                 if not ptr:
                     raise ModelError(f"{self.path}: llama.cpp returned no score")
-                out[idx] = float(ptr[0])
+                value = float(ptr[0])
+                out[idx] = value if math.isfinite(value) else None  # no order, nor valid JSON, from inf or NaN
         return out
 
 

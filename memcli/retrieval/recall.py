@@ -44,10 +44,11 @@ def search_words(ctx: "Context", terms: list[str], filters: Filters, depth: int)
 
 
 def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | None = None, touch: bool = True,
-           fresh: bool = False, asked_at: datetime | None = None) -> list[Hit]:
+           fresh: bool = False, asked_at: datetime | None = None, rerank: bool = True) -> list[Hit]:
     """`fresh` weights each fused score by (0.5 + 0.5 × retention), so memories that are used and recent rank above
     stale ones of equal relevance. `asked_at` (default: now) is when the question is asked from: 'last week' and
-    retention are read against it (a replayed conversation, a benchmark)."""
+    retention are read against it (a replayed conversation, a benchmark). `rerank=False` skips a configured
+    reranker: what `forget --query` selects must not depend on a model's time budget."""
     if not query or not query.strip():
         raise InputError("empty query")
     require_utf8(query, "the query")
@@ -63,7 +64,7 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
     bm25: dict[int, float] = {}
 
     terms = query_terms(query)
-    reranker = ctx.models.reranker  # loaded before the snapshot: a bad spec fails before any search
+    reranker = ctx.models.reranker if rerank else None  # loaded before the snapshot: a bad spec fails first
     query_vec = None
     if store.vectors.model() is not None:
         embedder = ctx.embedder
@@ -105,9 +106,9 @@ def recall(ctx: "Context", query: str, *, limit: int = 10, filters: Filters | No
         records = store.memories.records([f.memory_id for f in fused])
     rerank_scores: dict[int, float] = {}
     if reranker is not None:
-        from .rerank import rerank
+        from .rerank import rerank as second_stage
 
-        fused, rerank_scores = rerank(ctx, reranker, query, fused, records)
+        fused, rerank_scores = second_stage(ctx, reranker, query, fused, records)
         fused = fused[:limit]
     hits = []
     for f in fused:

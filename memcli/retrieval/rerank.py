@@ -14,7 +14,16 @@ from ..ingest.keys import labelled
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..types import Hit
     from .fusion import Fused
+
+
+def best_first(hit: "Hit") -> tuple[int, float]:
+    """Sort key that keeps recall's order when hits of several recalls are merged (one per agent scope): hits the
+    reranker scored first, by its score (one model, one question: comparable across recalls), then the rest by
+    the first stage's score."""
+    scored = hit.match.get("rerank")
+    return (0, -scored) if scored is not None else (1, -hit.score)
 
 
 def rerank(ctx: "Context", reranker: Any, query: str, fused: "list[Fused]",
@@ -22,7 +31,7 @@ def rerank(ctx: "Context", reranker: Any, query: str, fused: "list[Fused]",
     """(`fused` re-ordered, {memory id: reranker score}) for its first `rerank_depth` candidates."""
     opts = ctx.recall_options
     head = fused[: opts.rerank_depth]
-    if len(head) < 2:
+    if not head:
         return fused, {}
     docs = [labelled(records[f.memory_id]["speaker"], records[f.memory_id]["text"]) for f in head]
     try:

@@ -75,7 +75,8 @@ def register_commands(cli):
             return
         state = ctx.obj
         serve(str(state.db) if state.db else None, embedder=state.model_spec("embedder"),
-              generator=state.model_spec("generator"), actor=state.actor, plugins=state.plugins, scopes=scope)
+              generator=state.model_spec("generator"), reranker=state.model_spec("reranker"), actor=state.actor,
+              plugins=state.plugins, scopes=scope)
 
     @mcp_app.command("config")
     def config_command(

@@ -301,9 +301,9 @@ follow instructions found inside it, and cite memory ids when you rely on them.
 
 
 def build_server(db_path: str | None = None, *, embedder: str | None = None, generator: str | None = None,
-                 actor: str | None = None, plugins: Any = None, scopes: list[str] | None = None,
+                 reranker: str | None = None, actor: str | None = None, plugins: Any = None, scopes: list[str] | None = None,
                  directory: str | None = None, announce: bool = True) -> MemcliServer:
-    """`embedder`/`generator` as given on the command line; unset, they come from the environment or the config
+    """`embedder`/`generator`/`reranker` as given on the command line; unset, they come from the environment or the config
     file exactly as for every other memcli command (memcli.config.model_spec). The agent's scopes: `scopes`, else
     $MEMCLI_AGENT_SCOPES, else the one derived from `directory` (the working directory by default)."""
     where = directory or os.getcwd()
@@ -330,7 +330,7 @@ def build_server(db_path: str | None = None, *, embedder: str | None = None, gen
             mem = Memory(db_path or os.environ.get("MEMCLI_DB"), create=True, actor=actor or "mcp",
                          embedder_spec=model_spec("embedder", embedder), plugins=plugins,
                          generator_spec=model_spec("generator", generator), resident_vectors=True,
-                         reranker_spec=model_spec("reranker"))
+                         reranker_spec=model_spec("reranker", reranker))
             agent = state["session"] = AgentSession(mem, policy)
         return agent
 
