@@ -127,3 +127,5 @@ def change(ctx: "Context", op: Op, memory_ids: Iterable[int] = (), detail: dict 
                 db.created.pop()
             if db.inner:  # the enclosing change counts everything this one wrote as nested
                 db.inner[-1] += db.total_changes() - before
+    if not db.in_change:  # committed: in-memory copies of what it changed go now, not at their next search
+        ctx.drop_stale_copies()

@@ -107,6 +107,7 @@ class Context:
         self.recall_options = recall_options or RecallOptions()
         self.progress = progress
         self.resident: Any = None  # retrieval.resident.ResidentVectors, for processes that recall many times
+        self.resident_words: Any = None  # retrieval.resident_words.ResidentWords, the same for full text
 
     def _where(self) -> str | Path:
         """The given path or URL, else the per-user default (a file, or a server named by MEMCLI_DB or config)."""
@@ -180,6 +181,16 @@ class Context:
         """memcli.changes.change on this context."""
         return change(self, op, memory_ids, detail)
 
+    def drop_stale_copies(self) -> None:
+        """Let go of resident copies (vectors, full-text postings) that no longer match the database, so a
+        forgotten memory's vector or postings do not stay in this process's memory until the next search."""
+        if self._store is None:
+            return
+        if self.resident is not None:
+            self.resident.drop_if_stale(self._store.vectors)
+        if self.resident_words is not None:
+            self.resident_words.drop_if_stale(self._store)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.conn.close()
@@ -189,3 +200,7 @@ class Context:
                 from .retrieval.resident import ResidentVectors
 
                 self.resident = ResidentVectors(exact=self.resident.exact)
+            if self.resident_words is not None:
+                from .retrieval.resident_words import ResidentWords
+
+                self.resident_words = ResidentWords()

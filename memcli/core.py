@@ -159,8 +159,8 @@ class Memory:
             records = self.store.memories.records(ids)
         return [records[i] for i in ids]
 
-    def keep_vectors_resident(self, *, exact: bool = False) -> None:
-        _recall.keep_vectors_resident(self.ctx, exact=exact)
+    def keep_vectors_resident(self, *, exact: bool = False, words: bool = True) -> None:
+        _recall.keep_vectors_resident(self.ctx, exact=exact, words=words)
 
     # -- forgetting -------------------------------------------------------------------------------------------------
     def select_for_forget(self, **criteria: Any) -> list[int]:

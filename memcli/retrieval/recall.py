@@ -22,20 +22,31 @@ if TYPE_CHECKING:
     from ..context import Context
 
 
-def keep_vectors_resident(ctx: "Context", *, exact: bool = False) -> None:
+def keep_vectors_resident(ctx: "Context", *, exact: bool = False, words: bool = True) -> None:
     """Search vectors from an in-memory copy (faster per query, costs a load and ~1.5 KB RAM per vector): for
     batch recall and servers, not for one-shot commands. From 20,000 vectors on, a binary-code shortlist is
-    re-ranked exactly (resident.py); `exact` scores every vector instead."""
+    re-ranked exactly (resident.py); `exact` scores every vector instead. With `words`, the full-text half too:
+    FTS5's postings of each query word, kept once read (resident_words.py; the same ranking as FTS5's)."""
     from .resident import ResidentVectors
 
     if ctx.resident is None or ctx.resident.exact != exact:
         ctx.resident = ResidentVectors(exact=exact)
+    if words and ctx.resident_words is None:
+        from .resident_words import ResidentWords
+
+        ctx.resident_words = ResidentWords()
+    elif not words:
+        ctx.resident_words = None
 
 
 def search_words(ctx: "Context", terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
     """The full-text half of recall: (memory id, bm25) best first. Terms found in half of all memories are
     dropped first (their bm25 weight is nil; see Search.ubiquitous_terms) unless every term is one."""
     opts, store = ctx.recall_options, ctx.store
+    if ctx.resident_words is not None:
+        found = ctx.resident_words.search(store, terms, filters, depth, opts.fts_weights, opts.prune_min_rows)
+        if found is not None:
+            return found
     if len(terms) > 1:
         common = store.search.ubiquitous_terms(terms, opts.prune_min_rows)
         if len(common) < len(terms):

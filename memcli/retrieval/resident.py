@@ -69,6 +69,11 @@ class ResidentVectors:
         self._mean: np.ndarray | None = None
         self._codes: np.ndarray | None = None  # binary_codes of the matrix, from FAST_FROM rows on
 
+    def drop_if_stale(self, vectors) -> None:
+        if self._version is not None and vectors.version() != self._version:
+            self._owners = self._matrix = self._codes = self._mean = None
+            self._version = None
+
     def _refresh(self, vectors) -> None:
         version = vectors.version()
         if version != self._version:

@@ -60,6 +60,7 @@ class Database:
         self._read_only: bool | None = None
         self.postgres = bool(getattr(conn, "is_postgres", False))  # storage/postgres: same SQL, other engine
         self.guarded = False
+        self.fts_writes = 0  # writes to the full-text index through this connection (lexicon.py's version)
         self.install_guard()
 
     # -- the guard ------------------------------------------------------------------------------------------------
@@ -74,11 +75,13 @@ class Database:
 
         def authorize(action: int, arg1: str | None, arg2: str | None, dbname: str | None,
                       _trigger: str | None) -> int:
-            if action in _WRITES and self.depth == 0 and dbname != "temp":
+            if action in _WRITES and dbname != "temp":
                 # the table is arg2 for index, trigger and ALTER actions, arg1 for the others
                 table = arg2 if action in _TABLE_IN_ARG2 else arg1
-                if table in GUARDED or (table or "").startswith(GUARDED_PREFIXES):
+                if self.depth == 0 and (table in GUARDED or (table or "").startswith(GUARDED_PREFIXES)):
                     return _SQLITE_DENY
+                if (table or "").startswith("memories_fts"):
+                    self.fts_writes += 1  # a resident copy of the index is stale from here on
             return _SQLITE_OK
 
         self.conn.set_authorizer(authorize)

@@ -6,6 +6,7 @@ every statement is parameterised and SQL fragments are constants.
     store.keys         full-text rows and embedding keys                       (keys.py)
     store.vectors      chunk vectors and the embedding model                   (vectors.py)
     store.search       full-text and vector search                             (search.py)
+    store.lexicon      FTS5's index read back, for the resident lexical index   (lexicon.py)
     store.links        derived_from / merged_into / superseded_by              (links.py)
     store.summaries    which memory summarises a day or profiles a scope       (summaries.py)
     store.audit        the hash-chained audit log                              (audit.py)
@@ -27,6 +28,7 @@ from .audit import AuditLog
 from .database import Database
 from .erasure import erase
 from .keys import Keys
+from .lexicon import Lexicon
 from .links import Links
 from .maintenance import Maintenance
 from .memories import Memories
@@ -57,6 +59,7 @@ class Store:
         self.links = Links(self.db)
         self.summaries = Summaries(self.db)
         self.search = search(self.db, self.vectors)
+        self.lexicon = Lexicon(self.db)
         self.audit = AuditLog(self.db)
         self.maintenance = maintenance(self.db)
 
