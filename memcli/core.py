@@ -136,7 +136,8 @@ class Memory:
                               asked_at=asked_at, rerank=rerank)
 
     def search_words(self, terms: list[str], filters: Filters, depth: int) -> list[tuple[int, float]]:
-        return _recall.search_words(self.ctx, terms, filters, depth)
+        with self.ctx.store.snapshot():  # one state of the database for every statement of the search
+            return _recall.search_words(self.ctx, terms, filters, depth)
 
     def get(self, ids: Sequence[int]) -> dict[int, dict]:
         """Full records (text, tags, provenance) of these memories, by id; unknown ids are left out."""

@@ -12,10 +12,12 @@ same to the last bit:
     score  = sum over the query's words of idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl))
              k1 = 1.2, b = 0.75, D the row's tokens in all columns, avgdl FTS5's own average
 
-Ranked by score, then rowid, as Search.words orders. The copy is dropped whenever the index may have changed
-(Lexicon.version: another connection's commit, or any write of this one), so a forgotten memory is never found
-through it. Filtered searches, searches inside an open change, and query words FTS5 reads as several tokens go
-to FTS5 (None here).
+Ranked by score, then rowid, as Search.words orders; filters (a scope, tags, dates, statuses) keep the best rows
+that pass, as FTS5's joined query does. The copy is dropped whenever the index may have changed (Lexicon.version:
+another connection's commit, or any write of this one), so a forgotten memory is never found through it, and is
+built again only once the index has stayed the same for two searches. FTS5 answers (None here) inside an open
+change, on a read-only database, for query words it reads as several tokens, and when rowids are too sparse for
+arrays indexed by them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import numpy as np
 
 K1, B = 1.2, 0.75
 SLACK = 32  # as Search.words: rows taken past the limit so a few inactive memories cost no second pass
-MAX_POSTINGS = 16_000_000  # postings kept at most (8 bytes each: 128 MB); past it the least recently used go
+MAX_POSTINGS = 16_000_000  # postings kept at most (8 bytes each, 16 past 2**31 rowids); then the least recently used go
+MAX_WORDS = 50_000  # query words whose tokens are kept
+SPARSE = 4  # rowids this many times the rows (plus a million): a migrated or imported id space; FTS5 answers
 
 
 class ResidentWords:
@@ -42,6 +46,8 @@ class ResidentWords:
         self._avgdl = 0.0
         self._memories: int | None = None
         self._kept = 0  # postings held in _postings
+        self._seen: tuple | None = None  # the index version the last search saw
+        self._sparse = False  # rowids too far apart for arrays indexed by them
 
     def drop_if_stale(self, store: Any) -> None:
         if self._version is not None and store.lexicon.version() != self._version:
@@ -51,12 +57,26 @@ class ResidentWords:
             self._memories = None
             self._version = None
 
+    def _settled(self, store: Any) -> bool:
+        """The copy is (re)built only once the index has stayed the same for two searches: reading it back
+        costs more than one FTS5 search (65 ms of row lengths at 100k), so an agent that writes between every
+        recall keeps FTS5's cost instead of paying a rebuild each time."""
+        version = store.lexicon.version()
+        if version == self._version:
+            return True
+        settled = version == self._seen
+        self._seen = version
+        return settled
+
     def _refresh(self, store: Any) -> None:
         version = store.lexicon.version()
         if version != self._version:
             ids, lengths = store.lexicon.row_lengths()
-            self._lengths = np.zeros(int(ids.max()) + 1 if len(ids) else 1)
-            self._lengths[ids] = lengths
+            top = int(ids.max()) + 1 if len(ids) else 1
+            self._sparse = top > SPARSE * len(ids) + 1_000_000  # arrays are indexed by rowid
+            self._lengths = np.zeros(1 if self._sparse else top)
+            if not self._sparse:
+                self._lengths[ids] = lengths
             rows, tokens = store.lexicon.totals()
             self._rows, self._avgdl = rows, (tokens / rows if rows else 0.0)
             self._postings.clear()
@@ -67,6 +87,8 @@ class ResidentWords:
     def _token(self, store: Any, word: str) -> str | None:
         tokens = self._tokens.get(word)
         if tokens is None:
+            if len(self._tokens) >= MAX_WORDS:
+                self._tokens.clear()
             tokens = self._tokens[word] = store.lexicon.tokens(word)
         return tokens[0] if len(tokens) == 1 else None  # a phrase of several tokens needs positions: FTS5's
 
@@ -76,23 +98,26 @@ class ResidentWords:
             self._postings.move_to_end(token)
             return found
         found = store.lexicon.postings(token)
-        while self._postings and self._kept + len(found[0]) > MAX_POSTINGS:
+        size = len(found[0]) + 1  # a word nobody used still holds an entry
+        while self._postings and self._kept + size > MAX_POSTINGS:
             _, evicted = self._postings.popitem(last=False)  # the least recently searched word
-            self._kept -= len(evicted[0])
+            self._kept -= len(evicted[0]) + 1
         self._postings[token] = found
-        self._kept += len(found[0])
+        self._kept += size
         return found
 
     def search(self, store: Any, terms: Sequence[str], filters: Any, limit: int, weights: tuple[float, float],
                prune_min_rows: int) -> list[tuple[int, float]] | None:
         """What recall.search_words returns (ubiquitous words dropped, then Search.words), or None when this
         search must go to FTS5."""
-        if filters.narrowing or store.db.in_change or not store.lexicon.usable():
-            return None
+        if store.db.in_change or store.read_only or not store.lexicon.usable():
+            return None  # read-only: even fts5vocab's temp table cannot be made under query_only
         tokens = [self._token(store, t) for t in terms]
-        if any(t is None for t in tokens):
+        if any(t is None for t in tokens) or not self._settled(store):
             return None
         self._refresh(store)
+        if self._sparse:
+            return None
         words = [t for t in tokens if t is not None]
         if len(words) > 1:  # recall.search_words's pruning, from the postings' lengths
             if self._memories is None:
@@ -103,17 +128,22 @@ class ResidentWords:
                 if sum(common) < len(words):  # per query word, as the SQL path counts: two words may share a stem
                     words = [w for w, c in zip(words, common) if not c]
         take = limit + SLACK
-        ids, scores, more = self.ranked(store, words, weights, top=take)
-        hits = store.search.matching([(int(i), float(s)) for i, s in zip(ids, scores)], filters)
-        if len(hits) < limit and more:  # many of the best rows are not active: rank them all, as FTS5 would
-            ids, scores, _ = self.ranked(store, words, weights)
-            hits = []
-            for start in range(0, len(ids), take):
-                hits += store.search.matching([(int(i), float(s)) for i, s in zip(ids[start:start + take],
-                                                                                 scores[start:start + take])],
-                                              filters)
-                if len(hits) >= limit:
+        ids, scores, more = self.ranked(store, words, weights, top=None if filters.narrowing else take)
+        if filters.narrowing:  # a scope, tags, dates: the best rows that pass, as FTS5's joined query finds them
+            take = 4 * take
+        hits: list[tuple[int, float]] = []
+        start = 0
+        while len(hits) < limit:
+            if start >= len(ids):
+                if not more:
                     break
+                ids, scores, more = self.ranked(store, words, weights)  # the partial sort left rows out
+                continue  # the rows before `start` are the same, in the same order
+            end = min(start + take, len(ids))
+            hits += store.search.matching([(int(i), float(s)) for i, s in zip(ids[start:end], scores[start:end])],
+                                          filters)
+            start = end
+            take = min(8 * take, 20_000)  # few queries even when most of the best rows do not pass
         return hits[:limit]
 
     def ranked(self, store: Any, tokens: Sequence[str], weights: tuple[float, float],
