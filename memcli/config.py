@@ -70,6 +70,11 @@ def database_setting() -> str | None:
     return value
 
 
+def reranker_off(spec: str | None) -> bool:
+    """No reranker: unset, or one of the words that say so ('default' too: the default is none)."""
+    return not spec or spec.strip().lower() in ("off", "none", "default")
+
+
 def model_spec(role: str, given: str | None = None) -> str | None:
     """Which model to use for `role`: the flag, else the environment variable, else this file, else None (the
     built-in default). The CLI and the MCP server (also started as `python -m memcli_mcp`) both ask here."""

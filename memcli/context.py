@@ -21,11 +21,6 @@ from .timeparse import now_utc
 from .types import RecallOptions
 
 
-def reranker_off(spec: str | None) -> bool:
-    """No reranker: unset, or one of the words that say so ('default' too: the default is none)."""
-    return not spec or spec.strip().lower() in ("off", "none", "default", "")
-
-
 class Models:
     """The embedder and the generator, each loaded on first use: a plugin's registered name, a GGUF path or spec,
     or the built-in default."""
@@ -71,7 +66,11 @@ class Models:
     def reranker(self) -> Any:
         """The cross-encoder of recall's second stage, or None: there is none unless one is configured (no
         reranker ships on PyPI). 'off' turns a configured one off for a command."""
-        if self._reranker is None and self.reranker_spec and not reranker_off(self.reranker_spec):
+        if self._reranker is None and self.reranker_spec:
+            from .config import reranker_off
+
+            if reranker_off(self.reranker_spec):
+                return None
             from .models.reranker import load_reranker
 
             self._reranker = load_reranker(self.reranker_spec, progress=self._progress)

@@ -345,3 +345,18 @@ def test_a_pulled_reranker_is_used_by_recall(cli, hub, tmp_path):
     assert [h["match"]["rerank"] for h in hits] == sorted((h["match"]["rerank"] for h in hits), reverse=True)
     rows = {row["name"]: row for row in json.loads(cli("models", "list", "--catalog", "--json").stdout)}
     assert rows["test-reranker"]["in_use"]
+
+
+def test_a_bare_catalog_name_is_the_catalog_entry_everywhere(cli, hub, tmp_path, monkeypatch):
+    """Review finding: MEMCLI_RERANKER=NAME reranked, but `models show` gave the name as its path and `models
+    prepare` 'prepared' it without fetching anything."""
+    from tests import tiny_reranker
+
+    hub.files[f"{REPO}/rerank.gguf"] = tiny_reranker.write(tmp_path / "served.gguf").read_bytes()
+    monkeypatch.setenv("MEMCLI_RERANKER", "test-reranker")
+    shown = json.loads(cli("models", "show", "reranker", "--json").stdout)
+    expected = tmp_path / "cache" / "models" / "hub" / REPO / "rerank.gguf"
+    assert shown["path"] == str(expected) and shown["ready"] is False
+    r = cli("models", "prepare", "reranker", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["reranker"] == str(expected) and expected.is_file()
+    assert json.loads(cli("models", "show", "reranker", "--json").stdout)["ready"] is True

@@ -10,6 +10,7 @@ import typer
 from ..errors import InputError, UsageError
 from .app import JsonOpt, MemcliGroup, QuietOpt, app
 from .choices import Role
+from ..config import reranker_off
 from .output import Output, safe
 
 models_app = typer.Typer(cls=MemcliGroup, no_args_is_help=True, rich_markup_mode=None,
@@ -22,8 +23,6 @@ def _describe(ctx: typer.Context, role: str) -> dict:
     from ..models import gemma, minilm
 
     spec = ctx.obj.model_spec(role)
-    from ..context import reranker_off
-
     if role == "reranker" and reranker_off(spec):
         return {"role": role, "model": None, "source": "none: recall has one stage (no reranker ships on PyPI)",
                 "path": None, "ready": True}
@@ -125,13 +124,12 @@ def models_use(ctx: typer.Context, role_: Annotated[Role, typer.Argument(help="T
     """
     from ..models import catalog
 
-    from ..context import reranker_off
-
     role = role_.value
     entry = None
     if role == "reranker" and reranker_off(spec):
         spec = "default"  # none: the default reranker is no reranker
-    if spec.startswith(catalog.SPEC_PREFIX) or (spec in catalog.CATALOG and not Path(spec).expanduser().exists()):
+    spec = catalog.canonical(spec)
+    if spec.startswith(catalog.SPEC_PREFIX):
         entry = catalog.get(spec)
         if entry.role != role:
             raise InputError(f"{entry.name} is a{'n' if entry.role == 'embedder' else ''} {entry.role} model, not "
@@ -225,8 +223,6 @@ def models_prepare(ctx: typer.Context,
     for r in roles:
         if r not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}")
-        from ..context import reranker_off
-
         spec = ctx.obj.model_spec(r)
         if r == "reranker" and reranker_off(spec):
             continue  # none configured: nothing to prepare

@@ -114,11 +114,20 @@ def get(name: str) -> CatalogEntry:
     return entry
 
 
+def canonical(spec: str) -> str:
+    """`catalog:NAME` for a bare catalog name (as people type it: `--reranker bge-reranker-v2-m3`) unless a file
+    of that name exists; any other spec as given."""
+    from pathlib import Path
+
+    return SPEC_PREFIX + spec if spec in CATALOG and not Path(spec).expanduser().exists() else spec
+
+
 def for_spec(spec: str | None) -> CatalogEntry | None:
     """The catalog entry a model spec stands for: `catalog:NAME`, or an `hf:OWNER/REPO/FILE` spec naming exactly a
     catalogued file (so the model card's prefixes apply however it was configured). None for anything else."""
     if not spec:
         return None
+    spec = canonical(spec)
     if spec.startswith(SPEC_PREFIX):
         return get(spec)
     if spec.startswith("hf:"):

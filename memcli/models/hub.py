@@ -165,9 +165,10 @@ def ensure(repo: str, filename: str, *, revision: str = "main", expected_sha256:
 
 def resolve_spec(spec: str, progress: Progress | None = None) -> Path:
     """The local file a model spec stands for, fetching a hub file on first use."""
-    if spec.startswith("catalog:"):
-        from . import catalog
+    from . import catalog
 
+    spec = catalog.canonical(spec)
+    if spec.startswith("catalog:"):
         entry = catalog.get(spec)
         return ensure(entry.repo, entry.filename, revision=entry.revision, expected_sha256=entry.sha256,
                       progress=progress, fix=f"fetch it again: memcli models pull {entry.name} --force",
@@ -180,10 +181,11 @@ def resolve_spec(spec: str, progress: Progress | None = None) -> Path:
 
 def local_path(spec: str) -> Path | None:
     """Where a spec's file is (or would be, once pulled), without any download; None for a malformed spec."""
+    from . import catalog
+
+    spec = catalog.canonical(spec)
     try:
         if spec.startswith("catalog:"):
-            from . import catalog
-
             entry = catalog.get(spec)
             return pulled_path(entry.repo, entry.filename)
         if spec.startswith("hf:"):
@@ -194,6 +196,9 @@ def local_path(spec: str) -> Path | None:
 
 
 def is_pulled(spec: str) -> bool:
+    from . import catalog
+
+    spec = catalog.canonical(spec)
     path = local_path(spec)
     if path is None:
         return False

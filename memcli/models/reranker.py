@@ -24,8 +24,9 @@ from .llama_load import crash_safe_params
 from .stderr import quiet_stderr
 
 TEMPLATE_KEY = "tokenizer.chat_template.rerank"
-# Pairs are packed into one decode up to this many tokens: llama.cpp attends across the whole batch, so a
-# 512-token batch costs twice what the same pairs cost in 128-token ones (bench/rerank.py).
+# Pairs are packed into one decode up to this many tokens: llama.cpp attends across the whole batch, so 50
+# REALTALK pairs took 0.60 s packed into 512-token batches and 0.25-0.33 s in 128-token ones (a one-off script on
+# bench/rerank.py's MiniLM-sized model; 32-256 measured, 128 kept).
 PACK_TOKENS = 128
 
 
@@ -59,8 +60,8 @@ def check_file(path: Path) -> int:
 
 
 class Reranker:
-    """Scores (query, document) pairs with a rank-pooling GGUF. `n_ctx` tokens per pair at most (the document
-    is cut to fit); pairs are packed into batches of up to `n_ctx` tokens."""
+    """Scores (query, document) pairs with a rank-pooling GGUF. `n_ctx` tokens per pair at most, or the model's
+    trained positions if fewer (the document is cut to fit); pairs are packed into decodes of PACK_TOKENS."""
 
     def __init__(self, path: Path, *, model_id: str | None = None, n_ctx: int = 512, threads: int | None = None):
         path = Path(path)
@@ -162,9 +163,7 @@ def load_reranker(spec: str, progress=None) -> Reranker:
     from . import catalog
     from .hub import resolve_spec
 
-    entry = catalog.for_spec(spec)
-    if entry is None and spec in catalog.CATALOG and not Path(spec).expanduser().exists():
-        entry = catalog.CATALOG[spec]  # a bare catalog name, as `models use` takes it
+    entry = catalog.for_spec(spec)  # a bare catalog name too, as `models use` takes it
     if entry is None:
         return Reranker(resolve_spec(spec, progress))
     if entry.role != "reranker":

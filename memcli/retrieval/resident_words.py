@@ -57,19 +57,18 @@ class ResidentWords:
             self._memories = None
             self._version = None
 
-    def _settled(self, store: Any) -> bool:
+    def _settled(self, version: tuple) -> bool:
         """The copy is (re)built only once the index has stayed the same for two searches: reading it back
         costs more than one FTS5 search (65 ms of row lengths at 100k), so an agent that writes between every
         recall keeps FTS5's cost instead of paying a rebuild each time."""
-        version = store.lexicon.version()
         if version == self._version:
             return True
         settled = version == self._seen
         self._seen = version
         return settled
 
-    def _refresh(self, store: Any) -> None:
-        version = store.lexicon.version()
+    def _refresh(self, store: Any, version: tuple | None = None) -> None:
+        version = version or store.lexicon.version()
         if version != self._version:
             ids, lengths = store.lexicon.row_lengths()
             top = int(ids.max()) + 1 if len(ids) else 1
@@ -113,9 +112,10 @@ class ResidentWords:
         if store.db.in_change or store.read_only or not store.lexicon.usable():
             return None  # read-only: even fts5vocab's temp table cannot be made under query_only
         tokens = [self._token(store, t) for t in terms]
-        if any(t is None for t in tokens) or not self._settled(store):
+        version = store.lexicon.version()
+        if any(t is None for t in tokens) or not self._settled(version):
             return None
-        self._refresh(store)
+        self._refresh(store, version)
         if self._sparse:
             return None
         words = [t for t in tokens if t is not None]
@@ -128,7 +128,7 @@ class ResidentWords:
                 if sum(common) < len(words):  # per query word, as the SQL path counts: two words may share a stem
                     words = [w for w, c in zip(words, common) if not c]
         take = limit + SLACK
-        ids, scores, more = self.ranked(store, words, weights, top=None if filters.narrowing else take)
+        ids, scores, more = self._ranked(store, words, weights, top=None if filters.narrowing else take)
         if filters.narrowing:  # a scope, tags, dates: the best rows that pass, as FTS5's joined query finds them
             take = 4 * take
         hits: list[tuple[int, float]] = []
@@ -137,7 +137,7 @@ class ResidentWords:
             if start >= len(ids):
                 if not more:
                     break
-                ids, scores, more = self.ranked(store, words, weights)  # the partial sort left rows out
+                ids, scores, more = self._ranked(store, words, weights)  # the partial sort left rows out
                 continue  # the rows before `start` are the same, in the same order
             end = min(start + take, len(ids))
             hits += store.search.matching([(int(i), float(s)) for i, s in zip(ids[start:end], scores[start:end])],
@@ -146,11 +146,11 @@ class ResidentWords:
             take = min(8 * take, 20_000)  # few queries even when most of the best rows do not pass
         return hits[:limit]
 
-    def ranked(self, store: Any, tokens: Sequence[str], weights: tuple[float, float],
+    def _ranked(self, store: Any, tokens: Sequence[str], weights: tuple[float, float],
                top: int | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
         """The rows holding any of `tokens`, best first: (rowids, bm25 scores, whether rows were left out).
-        With `top`, only the best `top` rows and any tied with the last of them."""
-        self._refresh(store)
+        With `top`, only the best `top` rows and any tied with the last of them. search() refreshes the copy
+        first."""
         if not self._rows or not tokens:
             return np.zeros(0, dtype=np.int64), np.zeros(0), False
         acc = np.zeros(len(self._lengths))

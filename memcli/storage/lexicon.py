@@ -35,14 +35,15 @@ class Lexicon:
         self.db = db
         self._tokenizer: Any = None
         self._vocab = False
+        self._usable: bool | None = None
 
     def usable(self) -> bool:
         """An FTS5 table with the tokenizer this module reproduces (a database made by another version would
         have to say so in its schema)."""
-        if self.db.postgres:
-            return False
-        row = self.db.one("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'")
-        return bool(row and FTS_TOKENIZE in row[0])
+        if self._usable is None:
+            row = None if self.db.postgres else self.db.one("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'")
+            self._usable = bool(row and FTS_TOKENIZE in row[0])  # the schema is fixed once the store is open
+        return self._usable
 
     def version(self) -> tuple[int, int]:
         """Moves whenever the full-text index may have: another connection committed (PRAGMA data_version), or
