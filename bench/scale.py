@@ -14,10 +14,10 @@ data). Queries are generated questions embedded with the real model. Model-bound
 end-to-end `memcli recall`) use the real model.
 
 Printed per size: in-process search latency (the full hybrid recall minus query embedding; the vector half
-alone; the FTS half alone, from FTS5 and from the resident copy a long-lived process keeps, with how many of its
+alone, through the sign codes a one-shot process uses and through sqlite-vec's scan, with the codes' recall@10; the FTS half alone, from FTS5 and from the resident copy a long-lived process keeps, with how many of its
 lists equal FTS5's) against same-run baselines (numpy brute force for vectors; bm25s, if installed, for full
-text), database bytes per memory beyond its text, and the storage ingest rate (vectors given). Plus, at the smallest size, end-to-end
-`memcli recall` wall time and the real-model ingest rate.
+text), database bytes per memory beyond its text, the storage ingest rate (vectors given), and end-to-end
+`memcli recall` wall time. Plus, at the smallest size, the real-model ingest rate.
 """
 
 from __future__ import annotations
@@ -166,7 +166,14 @@ def search_latency(db: Path, queries: list[str], qvecs: np.ndarray, lookup: Look
 
         depth = mem.recall_options.depth
         out["recall"] = timed(lambda q, v: mem.recall(q, limit=10, touch=False))
+        # The vector half of a one-shot process: from FAST_FROM vectors on, the sign codes choose the rows scored
+        # (storage/vector_signs.py); "vector_scan" is sqlite-vec's scan of every vector, the exact reference.
         out["vector"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth))
+        out["vector_scan"] = timed(lambda q, v: store.search.nearest(v, Filters(), depth, signs=False))
+        signed = [[i for i, _ in store.search.nearest(v, Filters(), 10)] for v in qvecs]
+        scanned = [[i for i, _ in store.search.nearest(v, Filters(), 10, signs=False)] for v in qvecs]
+        out["signs_recall_at_10"] = float(np.mean([len(set(a) & set(b)) / max(len(b), 1)
+                                                   for a, b in zip(signed, scanned)]))
         out["fts"] = timed(lambda q, v: mem.search_words(query_terms(q), Filters(), depth))
         fts_lists = [mem.search_words(query_terms(q), Filters(), depth) for q in queries]
         # Long-lived mode (batch recall, MCP server): vectors loaded once and searched in memory, first the default
@@ -287,7 +294,8 @@ def plot(rows: list[dict], path: Path) -> None:
     sizes = [r["n"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in [("recall", "recall, one-shot path"), ("recall_resident", "recall, long-lived (resident)"),
-                       ("vector", "vector half, sqlite-vec exact"),
+                       ("vector", "vector half, one-shot: sign codes + exact re-rank"),
+                       ("vector_scan", "vector half, sqlite-vec scan"),
                        ("vector_resident_exact", "vector half, resident exact"),
                        ("vector_resident", "vector half, resident binary shortlist + exact re-rank"),
                        ("fts", "FTS5 half (BM25)"), ("fts_resident", "FTS half, resident (same ranking)"),
@@ -347,26 +355,30 @@ def main(argv=None) -> int:
             all_vecs = np.concatenate([synth.vectors(s, min(5000, n - s)) for s in range(0, n, 5000)])
             row["latency"] = search_latency(db, queries, qvecs, lookup, all_vecs)
             del all_vecs
-            if n == sizes[0] and not args.no_cli:
+            if not args.no_cli:
                 row["cli_recall_s"] = cli_recall(db, "when did Ana go to Lisbon?")
+            if n == sizes[0] and not args.no_cli:
                 row["real_ingest_per_s"] = real_ingest_rate(db)
             rows.append(row)
             lat = row["latency"]
             print(f"{n:>9,}: recall p50 {lat['recall'][0]:.1f} ms, long-lived {lat['recall_resident'][0]:.1f} ms "
-                  f"(vector {lat['vector'][0]:.1f} / resident exact {lat['vector_resident_exact'][0]:.1f} / fast "
+                  f"(vector: signs {lat['vector'][0]:.1f} / scan {lat['vector_scan'][0]:.1f} / resident exact {lat['vector_resident_exact'][0]:.1f} / fast "
                   f"{lat['vector_resident'][0]:.1f}, fts {lat['fts'][0]:.1f} / resident {lat['fts_resident'][0]:.1f}, "
                   f"numpy {lat['numpy'][0]:.1f}); {row['overhead_per_memory']:.0f} B/memory beyond text; "
                   f"storage ingest {row['ingest_per_s']:.0f}/s", flush=True)
 
-    print("\n| memories | recall p50 / p95 ms: one-shot | long-lived | vector half: sqlite-vec | resident exact "
+    print("\n| memories | recall p50 / p95 ms: one-shot | long-lived | `memcli recall` wall, median "
+          "| vector half, one-shot: signs (default) | sqlite-vec scan | signs R@10 vs scan | resident exact "
           "| resident fast (default) | FTS half: FTS5 | resident (warm) | resident first pass, mean "
           "| resident = FTS5 | bm25s baseline (build) | numpy brute force | resident load | fast R@10 vs exact "
           "| bytes/memory beyond text | storage ingest /s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         lat = r["latency"]
         ms = lambda key: f"{lat[key][0]:.1f} / {lat[key][1]:.1f}"  # noqa: E731
-        print(f"| {r['n']:,} | {ms('recall')} | {ms('recall_resident')} | {ms('vector')} "
+        wall = f"{statistics.median(r['cli_recall_s']):.2f} s" if "cli_recall_s" in r else "not run"
+        print(f"| {r['n']:,} | {ms('recall')} | {ms('recall_resident')} | {wall} | {ms('vector')} "
+              f"| {ms('vector_scan')} | {lat['signs_recall_at_10']:.3f} "
               f"| {ms('vector_resident_exact')} | {ms('vector_resident')} "
               f"| {ms('fts')} | {ms('fts_resident')} | {lat['fts_resident_first_ms']:.1f} "
               f"| {100 * lat['fts_identical']:.0f} % "
@@ -375,9 +387,10 @@ def main(argv=None) -> int:
     first = rows[0]
     if args.no_cli:
         return 0
-    walls = first["cli_recall_s"]
-    print(f"\nend to end at {first['n']:,}: `memcli recall` wall median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, {len(walls)} runs; process start, imports, model load, search)")
+    for r in rows:
+        walls = r["cli_recall_s"]
+        print(f"end to end at {r['n']:,}: `memcli recall` wall median {statistics.median(walls):.2f} s "
+              f"(min {min(walls):.2f}, {len(walls)} runs; process start, imports, model load, search)")
     print(f"real-model ingest at {first['n']:,}: {first['real_ingest_per_s']:.0f} messages/s (`memcli remember`, "
           "400 generated messages, process start and model load included)")
     if args.plot:

@@ -191,7 +191,9 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
                 assert score == pytest.approx(float(vectors[mid] @ q), abs=1e-6)
             assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)  # ... in exact order
             monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: n)  # every row: the exact answer
-            assert fast.search(store.vectors, q, 10) == exact.search(store.vectors, q, 10)
+            every, reference = fast.search(store.vectors, q, 10), exact.search(store.vectors, q, 10)
+            assert [m for m, _ in every] == [m for m, _ in reference]  # the fast copy keeps int8 rows and
+            assert np.allclose([s for _, s in every], [s for _, s in reference], atol=1e-6)  # scales after
         assert exact._codes is None  # the exact copy never pays for codes
         monkeypatch.setattr(res, "shortlist_size", lambda n, wanted: 16)
         for mid in list(vectors)[::37]:  # a stored vector is at Hamming distance 0 from itself

@@ -23,8 +23,8 @@ from ..errors import DatabaseError
 # memcli's own tables and virtual tables; FTS5's and sqlite-vec's shadow tables are written only through these.
 GUARDED = frozenset({"meta", "sources", "messages", "memories", "memory_tags", "memory_messages", "chunks",
                      "memory_links", "audit_log", "audit_memories", "summaries", "memories_fts", "vec_chunks",
-                     "_sqlite_migrations"})
-GUARDED_PREFIXES = ("memories_fts_", "vec_chunks_")  # FTS5's and sqlite-vec's shadow tables
+                     "vec_signs", "_sqlite_migrations"})
+GUARDED_PREFIXES = ("memories_fts_", "vec_chunks_", "vec_signs_")  # FTS5's and sqlite-vec's shadow tables
 _SQLITE_OK, _SQLITE_DENY = 0, 1
 # sqlite3.h action codes: CREATE_INDEX 1, CREATE_TABLE 2, CREATE_TRIGGER 7, DELETE 9, DROP_INDEX 10,
 # DROP_TABLE 11, DROP_TRIGGER 16, INSERT 18, UPDATE 23, ALTER_TABLE 26, CREATE_VTABLE 29, DROP_VTABLE 30
@@ -51,7 +51,9 @@ class Database:
             _databases[id(conn)] = db
         return db
 
-    def __init__(self, conn: Any):
+    def __init__(self, conn: Any, *, guard: bool = True):
+        """guard=False: a migration's view of the connection (schema.py), which writes before any change exists;
+        it is not the connection's registered Database (`of`)."""
         self.conn = conn
         self.depth = 0  # open atomic() levels
         self.inner: list[int] = []  # per open change: rows written by the changes nested in it (changes.py)
@@ -61,7 +63,8 @@ class Database:
         self.postgres = bool(getattr(conn, "is_postgres", False))  # storage/postgres: same SQL, other engine
         self.guarded = False
         self.fts_writes = 0  # writes to the full-text index through this connection (lexicon.py's version)
-        self.install_guard()
+        if guard:
+            self.install_guard()
 
     # -- the guard ------------------------------------------------------------------------------------------------
     def install_guard(self) -> None:

@@ -14,7 +14,7 @@ META_ID_MARK = "memory_id_mark"  # the highest memory id ever deleted (m007)
 # one query and never imports sqlite-utils (~45 ms of every command's start-up).
 MIGRATION_NAMES = ("m001_core", "m002_forget_audit", "m003_consolidation", "m004_supersession",
                    "m005_int8_vectors", "m006_keys_stored_once", "m007_ids_never_reused",
-                   "m008_memory_seals", "m009_expiry")
+                   "m008_memory_seals", "m009_expiry", "m010_vector_signs")
 
 
 def _migrations():
@@ -211,7 +211,26 @@ def _migrations():
         _run_statements(db, "CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) "
                             "WHERE expires_at IS NOT NULL;")
 
+    @migrations()
+    def m010_vector_signs(db):
+        # Sign codes for the one-shot search (storage/vector_signs.py), for a database already past the size from
+        # which they are kept; a smaller one starts keeping them when it gets there.
+        _sign_vectors(db.conn)
+
     return migrations
+
+
+def _sign_vectors(conn) -> None:
+    from .database import Database
+    from .meta import Meta
+    from .vector_signs import FAST_FROM
+    from .vectors import Vectors
+
+    db = Database(conn, guard=False)
+    vectors = Vectors(db, Meta(db))
+    if vectors.model() is not None and db.has_table("vec_chunks") and \
+            db.one("SELECT count(*) FROM chunks")[0] >= FAST_FROM:
+        vectors.build_signs()
 
 
 def _add_column(db, table: str, column: str, sql_type: str) -> None:

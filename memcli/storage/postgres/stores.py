@@ -41,6 +41,8 @@ class PgVectors(Vectors):
     rebuilds it: 76 s at 100k instead of 0.4 s (bench/postgres.py, docs/postgres.md). An admin may still add
     one (CREATE INDEX … USING hnsw (embedding public.vector_cosine_ops)): searches then use it, forgets get slow."""
 
+    KEEPS_SIGNS = False  # its searches run in the server: no scan to bound from a one-shot process
+
     @property
     def VALUE(self) -> str:  # type: ignore[override]
         return f"?::{self.db.conn.ext}.vector"
@@ -53,11 +55,11 @@ class PgVectors(Vectors):
     def param(self, vector: np.ndarray) -> object:
         return "[" + ",".join(map(str, vector_codec.encode(vector)[0].tolist())) + "]"
 
-    def rows(self, stored: list, dim: int) -> np.ndarray:
+    def codes(self, stored: list, dim: int) -> np.ndarray:
         if not stored:
-            return np.zeros((0, dim), dtype=np.float32)
+            return np.zeros((0, dim), dtype=np.int8)
         codes = np.array([np.array(s[1:-1].split(","), dtype=np.float32) for s in stored], dtype=np.float32)
-        return vector_codec.decode(codes.reshape(len(stored), dim))
+        return np.clip(np.nan_to_num(codes), -127, 127).astype(np.int8).reshape(len(stored), dim)
 
     def version(self) -> tuple[int, int]:
         """Every change that writes vectors writes an audit record, on any machine: the newest record's id moves
@@ -99,7 +101,8 @@ class PgSearch(Search):
             f"SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE tsv @@ plainto_tsquery('{FTS_CONFIG}', ?) "
             "LIMIT ?) hits", [term, half])[0] >= half}
 
-    def nearest(self, query: np.ndarray, filters: Filters, limit: int, resident: Any = None) -> list[tuple[int, float]]:
+    def nearest(self, query: np.ndarray, filters: Filters, limit: int, resident: Any = None,
+                signs: bool = True) -> list[tuple[int, float]]:
         if self.vectors.model() is None:
             return []
         query = vector_codec.as_stored(query)

@@ -1,0 +1,60 @@
+"""Reading a sqlite-vec table whole from its shadow tables: a few large blobs instead of a row at a time.
+
+sqlite-vec keeps a vec0 table's vectors in chunks of (by default) 1,024: `{table}_chunks` holds each chunk's
+rowids and a validity bitmap, `{table}_vector_chunks00` the vectors of its first column, back to back. Reading
+those directly takes 0.04 s for 100,000 int8 vectors against 0.4-0.5 s through the virtual table (one Python
+tuple per row), which is what a resident copy's load and the one-shot sign search need.
+
+This is sqlite-vec's storage layout, not its API. Every read checks the layout (column names, and that each
+chunk's blobs have the sizes its row count implies) and returns None when anything differs, and the caller then
+reads through the virtual table: a sqlite-vec that stores vectors differently costs speed, never wrong vectors.
+tests/test_vector_signs.py compares both reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .database import Database
+
+CHUNK_COLUMNS = ("chunk_id", "size", "validity", "rowids")
+VECTOR_COLUMNS = ("rowid", "vectors")
+
+
+def _columns(db: Database, table: str) -> tuple[str, ...]:
+    return tuple(r[1] for r in db.conn.execute("SELECT * FROM pragma_table_info(?)", [table]))
+
+
+def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rowids as int64, the vectors' bytes as a (rows, row_bytes) uint8 array) of every live row of the vec0
+    table `table` (a constant of memcli's, never input), in storage order; None when the layout is not the one
+    expected."""
+    chunks, vectors = f"{table}_chunks", f"{table}_vector_chunks00"
+    if _columns(db, chunks) != CHUNK_COLUMNS or _columns(db, vectors) != VECTOR_COLUMNS:
+        return None
+    shape = db.one(f"SELECT count(*), max(size), min(size) FROM {chunks}")
+    if shape is None or not shape[0]:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, row_bytes), dtype=np.uint8)
+    n_chunks, size, smallest = shape
+    if not isinstance(size, int) or size <= 0 or size != smallest:
+        return None
+    # One copy per chunk into arrays made once: a million 384-byte vectors are 384 MB, and joining the blobs
+    # first doubled the memory touched (2.7 s instead of ~1 s here).
+    ids = np.empty(n_chunks * size, dtype=np.int64)
+    rows = np.empty((n_chunks * size, row_bytes), dtype=np.uint8)
+    filled = seen = 0
+    for validity, rowids, blob in db.conn.execute(
+            f"SELECT c.validity, c.rowids, v.vectors FROM {chunks} c "
+            f"JOIN {vectors} v ON v.rowid = c.chunk_id ORDER BY c.chunk_id"):
+        seen += 1
+        if (seen > n_chunks or not all(isinstance(b, bytes) for b in (validity, rowids, blob))
+                or len(rowids) != 8 * size or len(validity) * 8 < size or len(blob) != size * row_bytes):
+            return None
+        live = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size].astype(bool)
+        count = int(live.sum())
+        ids[filled : filled + count] = np.frombuffer(rowids, dtype="<i8")[live]
+        rows[filled : filled + count] = np.frombuffer(blob, dtype=np.uint8).reshape(size, row_bytes)[live]
+        filled += count
+    if seen != n_chunks:  # a chunk without its vectors
+        return None
+    return ids[:filled], rows[:filled]
