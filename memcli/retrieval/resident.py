@@ -110,7 +110,7 @@ class ResidentVectors:
         long-lived process shortlists as a one-shot one does, else computed here (Postgres keeps none)."""
         signs = getattr(vectors, "signs", None)
         mean = signs.mean() if signs is not None else None
-        if mean is not None and len(mean) == codes.shape[1]:
+        if signs is not None and mean is not None and len(mean) == codes.shape[1]:
             stored = signs.everything(codes.shape[1])
             if stored is not None and len(stored[0]) == len(ids):
                 signed, packed = stored

@@ -130,24 +130,27 @@ class Search:
         from .vector_signs import FAST_FROM, pack
 
         signs, model = self.vectors.signs, self.vectors.model()
-        mean = signs.mean() if signs is not None and model is not None else None
-        if mean is None or len(mean) != model[1]:
+        if signs is None or model is None:
             return None
-        read = signs.everything(model[1])
+        dim = model[1]
+        mean = signs.mean()
+        if mean is None or len(mean) != dim:
+            return None
+        read = signs.everything(dim)
         if read is None or len(read[0]) < FAST_FROM:
             return None
         ids, packed = read
         chunk_ids = sorted(int(i) for i in ids[candidates(packed, query, pack(query, mean)[0], k)])
         found, blobs = [], []
-        for cid in chunk_ids:  # one lookup each: sqlite-vec plans `rowid IN (...)` as a scan of its rowid table
+        for cid in chunk_ids:  # one lookup each: `rowid IN (...)` cost a fixed ~0.3 s at 1M vectors here
             row = self.db.one("SELECT embedding FROM vec_chunks WHERE rowid = ?", [cid])
             # a vector with no direction has no cosine: skipped, as sqlite-vec's NULL distance is below
-            if row is not None and isinstance(row[0], bytes) and len(row[0]) == model[1] and any(row[0]):
+            if row is not None and isinstance(row[0], bytes) and len(row[0]) == dim and any(row[0]):
                 found.append(cid)
                 blobs.append(row[0])
         if not found:
             return []
-        sims = self.vectors.rows(blobs, model[1]) @ query
+        sims = self.vectors.rows(blobs, dim) @ query
         owners = self.vectors.owners(np.array(found, dtype=np.int64))
         best: dict[int, float] = {}
         for at in np.lexsort((np.array(found), -sims)):  # best first; ties by chunk id, as the resident copy
