@@ -76,7 +76,7 @@ class ResidentVectors:
         self._int8: np.ndarray | None = None  # the stored int8 codes (fast path: a quarter of the memory)
         self._scale: np.ndarray | None = None  # 1 / norm of each int8 row (0 for a zero row)
         self._mean: np.ndarray | None = None
-        self._codes: np.ndarray | None = None  # binary codes of the rows, from FAST_FROM rows on
+        self._codes: np.ndarray | None = None  # each row's signs as uint64 columns (sign_columns), from FAST_FROM on
 
     def drop_if_stale(self, vectors) -> None:
         if self._version is not None and vectors.version() != self._version:
@@ -141,10 +141,15 @@ class ResidentVectors:
             sims = self._matrix @ query
         else:
             assert self._mean is not None and self._int8 is not None and self._scale is not None
+            # The whole Hamming shortlist is scored exactly. The one-shot search's second stage (sign_search.py)
+            # would score an eighth of it, but on real MiniLM vectors at a million's share it kept 0.93 of the
+            # top 10 (bench/binary_loss.py) where this keeps 0.995.
             distance = hamming(self._codes, sign_columns(np.packbits(query > self._mean)[None, :])[:, 0])
             size = shortlist_size(len(distance), n)
             rows = nearest_rows(distance, size) if size < len(distance) else np.arange(len(distance))
-            sims = (self._int8[rows].astype(np.float32) @ query) * self._scale[rows]
+            # int8 rows times the float query, no float copy of the rows: 7.5 ms for 32,000 rows against 11 ms
+            # converting them first and 14-17 ms gathering float32 rows (numpy 2.4 here)
+            sims = np.einsum("ij,j->i", self._int8[rows], query) * self._scale[rows]
         take = min(n, len(sims))
         best = np.argpartition(-sims, take - 1)[:take] if take < len(sims) else np.arange(len(sims))
         best = best[np.lexsort((rows[best], -sims[best]))]  # by score, then row: the same order either path

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .resident import hamming, nearest_rows, shortlist_size, sign_columns
+from . import resident
 
 EXACT_PER_ROOT = 4  # rows scored exactly: 4 × sqrt(N) (1,265 at 100k, 4,000 at 1M), at least 4 per wanted
 
 
-def _byte_sums(query: np.ndarray, width: int) -> np.ndarray:
+def byte_sums(query: np.ndarray, width: int) -> np.ndarray:
     """table[b, j]: the sum of the query's values at the bits set in byte value b at byte position j (packbits'
     big-endian bit order), so a row's estimate is `width` lookups."""
     padded = np.zeros(width * 8, dtype=np.float32)
@@ -27,17 +27,19 @@ def _byte_sums(query: np.ndarray, width: int) -> np.ndarray:
     return bits @ padded.reshape(width, 8).T  # (256, width)
 
 
-def candidates(packed: np.ndarray, query: np.ndarray, query_signs: np.ndarray, wanted: int) -> np.ndarray:
-    """Indexes into `packed` (rows of sign bytes) of the rows to score exactly, for the `wanted` best."""
+def candidates(columns: np.ndarray, packed: np.ndarray, query: np.ndarray, query_signs: np.ndarray,
+               wanted: int) -> np.ndarray:
+    """Indexes of the rows to score exactly, for the `wanted` best: `packed` holds each row's sign bytes and
+    `columns` the same as sign_columns(packed) (a long-lived copy keeps both; a one-shot search makes it once)."""
     n = len(packed)
     exact = min(n, max(4 * wanted, int(EXACT_PER_ROOT * n ** 0.5)))
     if exact >= n:
         return np.arange(n)
-    distance = hamming(sign_columns(packed), sign_columns(query_signs[None, :])[:, 0])
-    size = shortlist_size(n, wanted)
-    rows = nearest_rows(distance, size) if size < n else np.arange(n)
+    distance = resident.hamming(columns, resident.sign_columns(query_signs[None, :])[:, 0])
+    size = resident.shortlist_size(n, wanted)
+    rows = resident.nearest_rows(distance, size) if size < n else np.arange(n)
     if exact >= len(rows):
         return rows
-    table = _byte_sums(query, packed.shape[1])
+    table = byte_sums(query, packed.shape[1])
     estimate = table[packed[rows], np.arange(packed.shape[1])].sum(axis=1)
     return rows[np.argpartition(-estimate, exact - 1)[:exact]]

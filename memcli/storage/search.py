@@ -126,6 +126,7 @@ class Search:
         """The k best memories (exact cosine of their best chunk among the rows the sign codes shortlist,
         retrieval/sign_search.py), or None when no signs are kept or the corpus is small enough to scan. Reads
         48 bytes a vector and a few thousand vectors by rowid, instead of every vector (0.1 s at 100,000)."""
+        from ..retrieval.resident import sign_columns
         from ..retrieval.sign_search import candidates
         from .vector_signs import FAST_FROM, pack
 
@@ -140,7 +141,8 @@ class Search:
         if read is None or len(read[0]) < FAST_FROM:
             return None
         ids, packed = read
-        chunk_ids = sorted(int(i) for i in ids[candidates(packed, query, pack(query, mean)[0], k)])
+        chosen = candidates(sign_columns(packed), packed, query, pack(query, mean)[0], k)
+        chunk_ids = sorted(int(i) for i in ids[chosen])
         found, blobs = [], []
         for cid in chunk_ids:  # one lookup each: `rowid IN (...)` cost a fixed ~0.3 s at 1M vectors here
             row = self.db.one("SELECT embedding FROM vec_chunks WHERE rowid = ?", [cid])
