@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from realtalk import bench_parser, chat_files, load_chat  # noqa: E402
 
 from memcli.retrieval.resident import binary_codes, hamming, nearest_rows, shortlist_size  # noqa: E402
-from memcli.retrieval.sign_search import byte_sums  # noqa: E402
+from memcli.retrieval.sign_search import byte_sums, exact_rows  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -50,10 +50,12 @@ def main(argv=None) -> int:
     sizes = {f"memcli's share at {big:,} ({100 * shortlist_size(big, 200) / big:.1f}%)":
              int(n * shortlist_size(big, 200) / big) for big in (100_000, 1_000_000)}
     print(f"{n:,} real message vectors, {len(queries)} real questions ({embedder.model_id})")
-    # The second stage (retrieval/sign_search.py) keeps max(4 × sqrt(N), 4 × wanted) of the shortlist by the
-    # query's floats over each code's bits; wanted is 600 rows for recall's depth of 100 in a long-lived copy.
-    second = {100_000: max(4 * 600, int(4 * 100_000 ** 0.5)), 1_000_000: max(4 * 600, int(4 * 1_000_000 ** 0.5))}
+    # The one-shot search's second stage (retrieval/sign_search.py) keeps exact_rows(N, 300) of the shortlist
+    # (300 chunks wanted for recall's depth of 100) by the query's floats, weighed by each dimension's spread,
+    # over each code's bits.
+    second = {big: exact_rows(big, 300) for big in (100_000, 1_000_000)}
     packed = np.packbits(vectors > mean, axis=1)
+    spread = np.abs(vectors - mean).mean(axis=0)
     print("| shortlist | rows | recall@10 vs exact | recall@100 vs exact | then by estimate: rows | recall@10 "
           "| recall@100 |\n|---|---|---|---|---|---|---|")
     for (label, size), big in zip(sizes.items(), (100_000, 1_000_000)):
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
             fast = rows[np.argsort(-sims[rows])]
             r10.append(len(set(exact[:10]) & set(fast[:10])) / min(10, n))
             r100.append(len(set(exact[:100]) & set(fast[:100])) / min(100, n))
-            estimate = byte_sums(q, packed.shape[1])[packed[rows], np.arange(packed.shape[1])].sum(axis=1)
+            estimate = byte_sums(q * spread, packed.shape[1])[packed[rows], np.arange(packed.shape[1])].sum(axis=1)
             best = rows[np.argpartition(-estimate, kept - 1)[:kept]] if kept < len(rows) else rows
             both = best[np.argsort(-sims[best])]
             e10.append(len(set(exact[:10]) & set(both[:10])) / min(10, n))

@@ -1,18 +1,17 @@
 """Vectors held in memory for processes that search many times: batch recall, the MCP server, benchmarks.
 
-A one-shot `memcli recall` scans sqlite-vec: reading every vector once from disk is all it needs. A process that
-searches again and again loads the vectors once and answers from memory instead. The copy is reloaded when the
-database changed since it was taken (another connection's commit moves PRAGMA data_version; this connection's
-vector writes move Store.vector_writes), so a long-lived process never searches vectors of memories it has
-forgotten.
+A one-shot `memcli recall` reads the vectors it needs from the database (storage/search.py: all of them below
+FAST_FROM, a sign-code shortlist above). A process that searches again and again loads them once and answers from
+memory instead. The copy is reloaded when the database changed since it was taken (another connection's commit
+moves PRAGMA data_version; this connection's vector writes move Vectors.writes), so a long-lived process never
+searches vectors of memories it has forgotten.
 
-From FAST_FROM rows on, a search first ranks one-bit codes (the sign of each dimension after subtracting the
-corpus mean: 48 bytes for MiniLM's 384 dimensions) by Hamming distance, then re-ranks a shortlist with the exact
-cosine of the stored vectors (int8 codes decoded to unit float32 rows, storage/vector_codec.py: the numbers sqlite-vec
-scores with). Every score returned is that exact cosine; only a row the codes rank outside the shortlist can be
-missed.
-bench/scale.py measures the loss against the exact product in the same run, and bench/binary_loss.py on real
-MiniLM vectors and questions.
+From FAST_FROM rows on, the copy keeps the stored int8 codes (a quarter of float32's memory) and a search first
+ranks one-bit sign codes (each dimension above the mean or not: 48 bytes for MiniLM's 384 dimensions; the
+database's own, storage/vector_signs.py, when it keeps them) by Hamming distance, then scores the shortlist with
+the exact cosine of the stored vectors. Every score returned is that exact cosine; only a row the codes rank
+outside the shortlist can be missed. bench/scale.py measures the loss against the exact product in the same run,
+and bench/binary_loss.py on real MiniLM vectors and questions.
 """
 
 from __future__ import annotations
@@ -106,11 +105,11 @@ class ResidentVectors:
         self._version = version
 
     def _signs(self, vectors, ids: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, packed sign rows aligned with `ids`): the database's own (storage/vector_signs.py), so a
-        long-lived process shortlists as a one-shot one does, else computed here (Postgres keeps none)."""
+        """(mean, packed sign rows aligned with `ids`): the database's own (storage/vector_signs.py), read in
+        0.1 s at a million rows, else computed here (Postgres keeps none)."""
         signs = getattr(vectors, "signs", None)
-        mean = signs.mean() if signs is not None else None
-        if signs is not None and mean is not None and len(mean) == codes.shape[1]:
+        mean = signs.mean(codes.shape[1]) if signs is not None else None
+        if signs is not None and mean is not None:
             stored = signs.everything(codes.shape[1])
             if stored is not None and len(stored[0]) == len(ids):
                 signed, packed = stored

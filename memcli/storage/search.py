@@ -88,10 +88,10 @@ class Search:
 
     def nearest(self, query: np.ndarray, filters: Filters, limit: int, resident: Any = None,
                 signs: bool = True) -> list[tuple[int, float]]:
-        """(memory_id, cosine similarity) best first; a memory's score is that of its best chunk. `resident`
-        (retrieval.resident.ResidentVectors) answers unfiltered searches from memory, exactly. Without it, a
-        large database's sign codes choose the rows scored (nearest_by_signs); signs=False scans every vector
-        (the reference benchmarks and tests compare with)."""
+        """(memory_id, cosine similarity) best first; a memory's score is that of its best chunk (of those scored:
+        with a shortlist, a chunk outside it is not). `resident` (retrieval.resident.ResidentVectors) answers
+        unfiltered searches from memory. Without it, a large database's sign codes choose the rows scored
+        (nearest_by_signs); signs=False scans every vector (the reference benchmarks and tests compare with)."""
         if self.vectors.model() is None:
             return []
         query = vector_codec.as_stored(query)
@@ -127,21 +127,22 @@ class Search:
         retrieval/sign_search.py), or None when no signs are kept or the corpus is small enough to scan. Reads
         48 bytes a vector and a few thousand vectors by rowid, instead of every vector (0.1 s at 100,000)."""
         from ..retrieval.resident import sign_columns
-        from ..retrieval.sign_search import candidates
+        from ..retrieval.sign_search import candidates, exact_rows
         from .vector_signs import FAST_FROM, pack
 
         signs, model = self.vectors.signs, self.vectors.model()
         if signs is None or model is None:
             return None
         dim = model[1]
-        mean = signs.mean()
-        if mean is None or len(mean) != dim:
+        frozen = signs.frozen(dim)
+        if frozen is None:
             return None
+        mean, spread = frozen
         read = signs.everything(dim)
-        if read is None or len(read[0]) < FAST_FROM:
-            return None
+        if read is None or len(read[0]) < FAST_FROM or exact_rows(len(read[0]), k) > len(read[0]) // 8:
+            return None  # small, or so many rows wanted that reading them one by one would cost more than a scan
         ids, packed = read
-        chosen = candidates(sign_columns(packed), packed, query, pack(query, mean)[0], k)
+        chosen = candidates(sign_columns(packed), packed, query, pack(query, mean)[0], spread, k)
         chunk_ids = sorted(int(i) for i in ids[chosen])
         found, blobs = [], []
         for cid in chunk_ids:  # one lookup each: `rowid IN (...)` cost a fixed ~0.3 s at 1M vectors here

@@ -6,8 +6,11 @@ those directly takes 0.04 s for 100,000 int8 vectors against 0.4-0.5 s through t
 tuple per row), which is what a resident copy's load and the one-shot sign search need.
 
 This is sqlite-vec's storage layout, not its API. Every read checks the layout (column names, and that each
-chunk's blobs have the sizes its row count implies) and returns None when anything differs, and the caller then
-reads through the virtual table: a sqlite-vec that stores vectors differently costs speed, never wrong vectors.
+chunk's blobs have the types and sizes its row count implies, before allocating anything) and returns None when
+anything differs, and the caller then reads through the virtual table: a sqlite-vec that stores vectors
+differently costs speed. It trusts the chunks' own rowids and validity bits, which sqlite-vec's scan also reads;
+a file edited to make them disagree with `{table}_rowids` could show a vector the virtual table would not, and
+callers map every vector to its memory through the `chunks` table (a vector without a memory is never returned).
 tests/test_vector_signs.py compares both reads.
 """
 
@@ -18,6 +21,7 @@ import numpy as np
 from .database import Database
 
 CHUNK_COLUMNS = ("chunk_id", "size", "validity", "rowids")
+MAX_CHUNK = 1 << 16  # rows per chunk: sqlite-vec's default is 1,024; anything far above is not its layout
 VECTOR_COLUMNS = ("rowid", "vectors")
 
 
@@ -32,11 +36,20 @@ def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.n
     chunks, vectors = f"{table}_chunks", f"{table}_vector_chunks00"
     if _columns(db, chunks) != CHUNK_COLUMNS or _columns(db, vectors) != VECTOR_COLUMNS:
         return None
-    shape = db.one(f"SELECT count(*), max(size), min(size) FROM {chunks}")
-    if shape is None or not shape[0]:
+    # Every size checked before anything is allocated (lengths and types come from the record headers, without
+    # reading the blobs): an edited `size` must cost a fallback, not a terabyte.
+    n_chunks = db.one(f"SELECT count(*) FROM {chunks}")[0]
+    if not n_chunks:
         return np.zeros(0, dtype=np.int64), np.zeros((0, row_bytes), dtype=np.uint8)
-    n_chunks, size, smallest = shape
-    if not isinstance(size, int) or size <= 0 or size != smallest:
+    shape = db.one(
+        f"SELECT count(*), min(c.size), max(c.size), min(length(c.rowids)), max(length(c.rowids)), "
+        f"min(length(c.validity)), min(length(v.vectors)), max(length(v.vectors)), "
+        f"min(typeof(c.size) = 'integer' AND typeof(c.rowids) = 'blob' AND typeof(c.validity) = 'blob' "
+        f"AND typeof(v.vectors) = 'blob') FROM {chunks} c JOIN {vectors} v ON v.rowid = c.chunk_id")
+    joined, size, largest, rowids_min, rowids_max, validity_min, blob_min, blob_max, typed = shape
+    if (joined != n_chunks or typed != 1 or not isinstance(size, int) or not 0 < size == largest <= MAX_CHUNK
+            or rowids_min != rowids_max or rowids_min != 8 * size or validity_min * 8 < size
+            or blob_min != blob_max or blob_min != size * row_bytes):
         return None
     # One copy per chunk into arrays made once: a million 384-byte vectors are 384 MB, and joining the blobs
     # first doubled the memory touched (2.7 s instead of ~1 s here).
@@ -47,14 +60,15 @@ def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.n
             f"SELECT c.validity, c.rowids, v.vectors FROM {chunks} c "
             f"JOIN {vectors} v ON v.rowid = c.chunk_id ORDER BY c.chunk_id"):
         seen += 1
-        if (seen > n_chunks or not all(isinstance(b, bytes) for b in (validity, rowids, blob))
-                or len(rowids) != 8 * size or len(validity) * 8 < size or len(blob) != size * row_bytes):
-            return None
+        if seen > n_chunks or len(rowids) != 8 * size or len(validity) * 8 < size or len(blob) != size * row_bytes:
+            return None  # changed since the check (another process cannot: a read runs in one snapshot)
         live = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size].astype(bool)
         count = int(live.sum())
         ids[filled : filled + count] = np.frombuffer(rowids, dtype="<i8")[live]
         rows[filled : filled + count] = np.frombuffer(blob, dtype=np.uint8).reshape(size, row_bytes)[live]
         filled += count
-    if seen != n_chunks:  # a chunk without its vectors
+    if seen != n_chunks:
         return None
+    if filled < 0.75 * len(ids):  # many deleted slots: do not keep their memory in a long-lived copy
+        return ids[:filled].copy(), rows[:filled].copy()
     return ids[:filled], rows[:filled]

@@ -2,20 +2,29 @@
 table, so a one-shot search reads 48 bytes a vector (MiniLM) instead of scanning 384 (storage/search.py).
 
 Kept from FAST_FROM chunk vectors on (below, sqlite-vec's scan costs a few ms): the table is made when a
-database crosses that size, or by migration m010 for one already past it, with the mean of the vectors stored
-then; every later vector is coded against that same mean (the `vec_signs_mean` meta key), so the codes never
-need rewriting. A mean frozen at the first 20,000 of 100,000 synthetic vectors lost nothing against the whole
-corpus's (a one-off script over bench/scale.py's databases); `memcli reindex` makes them anew.
+database reaches that size, or by migration m010 for one already past it (20 s for a million vectors here), with
+the mean of the vectors stored then; every later vector is coded against that same mean (the `vec_signs_mean`
+meta key), so the codes never need rewriting. A mean frozen at the first 20,000 of 100,000 synthetic vectors lost
+nothing against the whole corpus's (a one-off script over bench/scale.py's databases); `memcli reindex` makes them
+anew.
 
-They live and die with the vectors they code (Vectors.add/drop/reset call this), in the same change. sqlite-vec
-clears a deleted row's bytes, so a forgotten memory's signs are gone from the file as its vector is
-(tests/test_forget.py reads the raw file). Cost: ~71 bytes a memory (48 of code, the rest sqlite-vec's rowid
-bookkeeping).
+The mean (and each dimension's mean absolute deviation from it) is stored rounded to multiples of 1/1024: an
+exact mean is the sum of the vectors it was taken over, and that sum minus the survivors would give a forgotten
+vector back. Rounded, what is left of that sum is noise about
+a hundred times a vector's own components (tests/test_vector_signs.py tries the reconstruction), at the price of a
+few sign bits in a thousand.
+
+The codes live and die with the vectors they code (Vectors.add/drop/reset call this), in the same change.
+sqlite-vec clears a deleted row's bytes, so a forgotten memory's code is gone from the file as its vector is
+(tests/test_vector_signs.py reads the raw file). Cost: ~71 bytes a memory (48 of code, the rest sqlite-vec's
+rowid bookkeeping). A mean or table that does not read back as expected (an edited file) counts as no signs: the
+search scans, and the next remember codes everything anew.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,12 +35,18 @@ from .meta import Meta
 
 FAST_FROM = 20_000  # chunk vectors from which the signs are kept and searched (retrieval/resident.py's too)
 TABLE = "vec_signs"
-META_MEAN = "vec_signs_mean"
+META_MEAN = "vec_signs_mean"  # the mean, then each dimension's mean absolute deviation from it: float32, base64
+MEAN_GRID = 1024  # the stored mean is a multiple of 1 / MEAN_GRID (see the module docstring)
+BLOCK = 65_536  # vectors coded at a time
 
 
 def pack(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Rows of packed sign bits, dim / 8 bytes each (vec_bit stores the bytes as given)."""
     return np.packbits(np.atleast_2d(vectors) > mean, axis=1)
+
+
+def _on_grid(values: np.ndarray) -> np.ndarray:
+    return (np.round(values * MEAN_GRID) / MEAN_GRID).astype("<f4")
 
 
 class VectorSigns:
@@ -41,29 +56,54 @@ class VectorSigns:
         self._mean: np.ndarray | None = None
         self._mean_text: str | None = None
 
-    def mean(self) -> np.ndarray | None:
-        """The frozen mean, or None while no signs are kept."""
+    def mean(self, dim: int) -> np.ndarray | None:
+        """The frozen mean for `dim`-dimensional vectors, or None while no (usable) signs are kept."""
+        frozen = self.frozen(dim)
+        return None if frozen is None else frozen[0]
+
+    def frozen(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, spread): the frozen mean and each dimension's mean absolute deviation from it (the second
+        stage of the search weighs the query by it: retrieval/sign_search.py), or None while no usable signs are
+        kept."""
         text = self.meta.get(META_MEAN)
         if text is None or not self.db.has_table(TABLE):
             return None
         if text != self._mean_text:
-            self._mean, self._mean_text = np.frombuffer(base64.b64decode(text), dtype="<f4").copy(), text
-        return self._mean
+            try:
+                both = np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4").copy()
+            except (binascii.Error, ValueError):
+                both = np.zeros(0, dtype=np.float32)
+            self._mean, self._mean_text = both, text
+        assert self._mean is not None
+        if len(self._mean) != 2 * dim or not np.isfinite(self._mean).all():
+            return None
+        return self._mean[:dim], self._mean[dim:]
 
-    def build(self, ids: np.ndarray, rows: np.ndarray) -> None:
-        """Make the table for these chunk vectors (unit float32 rows, ids their chunk ids) and freeze their mean.
-        Inside a change or a migration."""
+    def build(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        """Make the table for these stored vectors (their int8 codes; ids their chunk ids) and freeze their mean,
+        a block at a time. Inside a change or a migration."""
+        from .vector_codec import decode
+
         self.drop_all()
-        mean = rows.mean(axis=0).astype("<f4")
-        dim = int(rows.shape[1])
+        dim = int(codes.shape[1])
+        n = max(len(codes), 1)
+        total = np.zeros(dim, dtype=np.float64)
+        for start in range(0, len(codes), BLOCK):
+            total += decode(codes[start : start + BLOCK]).sum(axis=0)
+        mean = _on_grid(total / n)
+        spread = np.zeros(dim, dtype=np.float64)
+        for start in range(0, len(codes), BLOCK):
+            spread += np.abs(decode(codes[start : start + BLOCK]) - mean).sum(axis=0)
+        both = np.concatenate([mean, _on_grid(spread / n)])
         self.db.conn.execute(f"CREATE VIRTUAL TABLE {TABLE} USING vec0(sign bit[{dim}])")
-        self.meta.set(META_MEAN, base64.b64encode(mean.tobytes()).decode("ascii"))
-        self.add(ids, rows)
+        self.meta.set(META_MEAN, base64.b64encode(both.tobytes()).decode("ascii"))
+        for start in range(0, len(codes), BLOCK):
+            self.add(ids[start : start + BLOCK], decode(codes[start : start + BLOCK]))
 
     def add(self, ids: Sequence[int] | np.ndarray, rows: np.ndarray) -> None:
-        """Code these chunk vectors, if signs are kept."""
-        mean = self.mean()
-        if mean is None or not len(ids):
+        """Code these chunk vectors (unit float32 rows), if signs are kept."""
+        mean = self.mean(rows.shape[1]) if len(ids) else None
+        if mean is None:
             return
         self.db.conn.executemany(f"INSERT INTO {TABLE}(rowid, sign) VALUES (?, vec_bit(?))",
                                  [(int(i), code.tobytes()) for i, code in zip(ids, pack(rows, mean))])
@@ -78,13 +118,15 @@ class VectorSigns:
         self._mean = self._mean_text = None
 
     def everything(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(chunk ids, packed signs as a (rows, dim / 8) uint8 array), or None while no signs are kept."""
-        if self.mean() is None:
+        """(chunk ids, packed signs as a (rows, dim / 8) uint8 array), or None while no usable signs are kept."""
+        if self.mean(dim) is None:
             return None
         width = (dim + 7) // 8
         read = vec0_layout.read_all(self.db, TABLE, width)
         if read is not None:
             return read
         rows = self.db.conn.execute(f"SELECT rowid, sign FROM {TABLE}").fetchall()
+        if not all(isinstance(r[0], int) and isinstance(r[1], bytes) and len(r[1]) == width for r in rows):
+            return None
         return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
                 np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), width))

@@ -27,7 +27,6 @@ class Vectors:
         self.meta = meta
         self.writes = 0  # vector inserts/deletes through this connection (see version())
         self.signs = vector_signs.VectorSigns(db, meta) if self.KEEPS_SIGNS else None
-        self._unsigned: int | None = None  # chunk vectors counted while no signs are kept (see _sign_if_due)
 
     # -- how this engine keeps a vector (postgres/stores.py overrides these) ---------------------------------------
     def table_sql(self, dim: int) -> list[str]:
@@ -93,7 +92,6 @@ class Vectors:
         self.db.conn.execute("DELETE FROM chunks")
         if self.signs is not None:
             self.signs.drop_all()
-            self._unsigned = 0
         self.meta.delete(META_MODEL, META_DIM, META_SHA)
         self.ensure_model(model_id, dim, sha256)
 
@@ -108,31 +106,28 @@ class Vectors:
             self.db.conn.execute(f"INSERT INTO vec_chunks(rowid, embedding) VALUES (?, {self.VALUE})",
                                  [ids[-1], self.param(vec)])
         if self.signs is not None and ids:
-            if self.signs.mean() is not None:  # coded as stored: the numbers a search re-ranks with
-                self.signs.add(ids, vector_codec.decode(vector_codec.encode(vectors)))
+            unit = vector_codec.decode(vector_codec.encode(vectors))  # as stored: what a search re-ranks with
+            if self.signs.mean(unit.shape[1]) is not None:
+                self.signs.add(ids, unit)
             else:
-                self._sign_if_due(len(ids))
+                self._sign_if_due(ids[-1])
 
-    def _sign_if_due(self, added: int) -> None:
-        """Start keeping sign codes once the database holds vector_signs.FAST_FROM chunk vectors. Counted once per
-        connection, then followed by what it adds, so remembering stays one insert a vector until the threshold."""
-        assert self.signs is not None
-        if self._unsigned is None:
-            self._unsigned = self.db.one("SELECT count(*) FROM chunks")[0]
-        else:
-            self._unsigned += added
-        if self._unsigned >= vector_signs.FAST_FROM:
-            self._unsigned = self.db.one("SELECT count(*) FROM chunks")[0]  # forgets may have made room
-            if self._unsigned >= vector_signs.FAST_FROM:
-                self.build_signs()
+    def _sign_if_due(self, last_id: int) -> None:
+        """Start keeping sign codes once the database holds vector_signs.FAST_FROM chunk vectors (or code them
+        anew when the stored ones do not read back). Chunk ids are handed out above the largest, so while the
+        newest id is below the threshold so is the count, and remembering costs no count (after many forgets, one
+        count per remember until the database gets there again)."""
+        if last_id >= vector_signs.FAST_FROM and \
+                self.db.one("SELECT count(*) FROM chunks")[0] >= vector_signs.FAST_FROM:
+            self.build_signs()
 
     def build_signs(self) -> None:
-        """Code every stored vector against their mean (a change's or a migration's work: FAST_FROM vectors take
-        about 4 s, a million about 3 minutes)."""
+        """Code every stored vector against their mean, a block at a time (a migration's or a change's work:
+        20 s for a million vectors here, most of it sqlite-vec's inserts)."""
         assert self.signs is not None
         ids, codes = self._stored()
         if len(ids):
-            self.signs.build(ids, vector_codec.decode(codes))
+            self.signs.build(ids, codes)
 
     def drop(self, ids: Sequence[int]) -> None:
         """Remove these memories' vectors (sqlite-vec clears the deleted bytes itself)."""
