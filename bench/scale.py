@@ -347,6 +347,10 @@ def main(argv=None) -> int:
             built = db.with_suffix(".build.json")
             if args.reuse and args.workdir and db.exists() and built.exists():
                 row = {"n": n, **json.loads(built.read_text())}
+                with Memory(db) as mem:  # opened first: an upgrade (a migration) may have changed its size
+                    mem.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                row["bytes_per_memory"] = db.stat().st_size / n
+                row["overhead_per_memory"] = row["bytes_per_memory"] - row["text_per_memory"]
             else:
                 for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), built):
                     stale.unlink(missing_ok=True)

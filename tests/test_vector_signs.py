@@ -111,6 +111,7 @@ def exact_search(mem: Memory, query: np.ndarray, limit: int) -> list[tuple[int, 
 
 
 def test_the_one_shot_search_scores_exactly_what_the_signs_shortlist(tmp_path, low_threshold, monkeypatch):
+    monkeypatch.setattr(sign_search, "EXACT_PER_ROOT", 4)  # a shortlist this small corpus does not scan instead
     emb = HashEmbedder()
     with Memory(tmp_path / "m.db", embedder=emb) as mem:
         mem.remember([RawInput("a", notes(2000))])
