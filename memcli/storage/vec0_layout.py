@@ -56,17 +56,26 @@ def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.n
     ids = np.empty(n_chunks * size, dtype=np.int64)
     rows = np.empty((n_chunks * size, row_bytes), dtype=np.uint8)
     filled = seen = 0
-    for validity, rowids, blob in db.conn.execute(
-            f"SELECT c.validity, c.rowids, v.vectors FROM {chunks} c "
-            f"JOIN {vectors} v ON v.rowid = c.chunk_id ORDER BY c.chunk_id"):
-        seen += 1
-        if seen > n_chunks or len(rowids) != 8 * size or len(validity) * 8 < size or len(blob) != size * row_bytes:
-            return None  # changed since the check (another process cannot: a read runs in one snapshot)
-        live = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size].astype(bool)
-        count = int(live.sum())
-        ids[filled : filled + count] = np.frombuffer(rowids, dtype="<i8")[live]
-        rows[filled : filled + count] = np.frombuffer(blob, dtype=np.uint8).reshape(size, row_bytes)[live]
-        filled += count
+    # A page cache the size of the read: with SQLite's default 2 MB every page read evicts one, and reading the
+    # 48 MB of a million sign codes took 0.10 s instead of 0.05 s. Given back afterwards (shrink_memory).
+    cache = db.one("PRAGMA cache_size")[0]
+    db.conn.execute(f"PRAGMA cache_size = {-(n_chunks * size * (row_bytes + 8) // 1024 + 2048)}")
+    try:
+        for validity, rowids, blob in db.conn.execute(
+                f"SELECT c.validity, c.rowids, v.vectors FROM {chunks} c "
+                f"JOIN {vectors} v ON v.rowid = c.chunk_id ORDER BY c.chunk_id"):
+            seen += 1
+            if (seen > n_chunks or len(rowids) != 8 * size or len(validity) * 8 < size
+                    or len(blob) != size * row_bytes):
+                return None  # changed since the check (another process cannot: a read runs in one snapshot)
+            live = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size].astype(bool)
+            count = int(live.sum())
+            ids[filled : filled + count] = np.frombuffer(rowids, dtype="<i8")[live]
+            rows[filled : filled + count] = np.frombuffer(blob, dtype=np.uint8).reshape(size, row_bytes)[live]
+            filled += count
+    finally:
+        db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+        db.conn.execute("PRAGMA shrink_memory")
     if seen != n_chunks:
         return None
     if filled < 0.75 * len(ids):  # many deleted slots: do not keep their memory in a long-lived copy
