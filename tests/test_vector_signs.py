@@ -352,3 +352,83 @@ def test_the_stored_mean_does_not_give_a_forgotten_vector_back(tmp_path, monkeyp
         recovered = mean * 2000 - vector_codec.from_blobs([r[0] for r in rows], dim).astype(np.float64).sum(axis=0)
         cosine = float(recovered @ secret) / np.linalg.norm(recovered)
         assert (cosine > 0.99) if leaks else (cosine < 0.5)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_a_guessed_forgotten_vector_cannot_be_checked_against_the_stored_mean(tmp_path, monkeypatch, noise):
+    """Deterministic rounding would let whoever holds the file recompute the stored mean and spread for a guessed
+    forgotten vector and compare them value for value (the first case: the true vector matches exactly). With the
+    noise that is never stored, the true vector no longer reproduces them."""
+    if not noise:
+        monkeypatch.setattr(vector_signs, "noise", lambda shape: np.zeros(shape))
+    monkeypatch.setattr(vector_signs, "FAST_FROM", 2000)
+    rng = np.random.default_rng(7)
+    pool = rng.normal(size=(2000, 64)).astype(np.float32)
+    pool /= np.linalg.norm(pool, axis=1, keepdims=True)
+
+    class Table(HashEmbedder):
+        def _embed_batch(self, texts):
+            return np.stack([pool[int(t.rsplit(" ", 1)[1])] for t in texts])
+
+    with Memory(tmp_path / "m.db", embedder=Table()) as mem:
+        mem.remember([RawInput("v", "\n\n".join(f"vector {i}" for i in range(2000)))])
+        victim = mem.store.memories.select_ids(Filters())[1234]
+        secret = mem.store.vectors.first_of([victim])[victim].astype(np.float64)
+        mem.forget([victim])
+        mean, spread = (x.astype(np.float64) for x in mem.store.vectors.signs.frozen(64))
+        rows = mem.store.conn.execute("SELECT embedding FROM vec_chunks").fetchall()
+        survivors = vector_codec.from_blobs([r[0] for r in rows], 64).astype(np.float64)
+    grid = vector_signs.MEAN_GRID
+    recomputed_mean = np.round((survivors.sum(axis=0) + secret) / 2000 * grid) / grid
+    recomputed_spread = np.round((np.abs(survivors - mean).sum(axis=0) + np.abs(secret - mean)) / 2000 * grid) / grid
+    matches = np.array_equal(recomputed_mean, mean) and np.array_equal(recomputed_spread, spread)
+    assert matches is not noise
+
+
+def test_a_dimension_that_is_not_a_multiple_of_8_keeps_signs(tmp_path, low_threshold):
+    class Odd(HashEmbedder):
+        model_id, dimension = "odd-100", 100
+
+        def _embed_batch(self, texts):
+            return np.ascontiguousarray(np.tile(super()._embed_batch(texts), (1, 2))[:, :100])
+
+    with Memory(tmp_path / "m.db", embedder=Odd()) as mem:
+        mem.remember([RawInput("a", notes(200))])  # crosses the threshold
+        assert signs_mean(mem) is not None and len(stored_signs(mem)) == 200
+        assert mem.recall("lisbon harbour")
+
+
+def test_forgetting_every_memory_takes_the_mean_with_it(signed):
+    signed.forget(signed.store.memories.select_ids(Filters()))
+    assert signed.store.meta.get(vector_signs.META_MEAN) is None
+    assert not signed.store.db.has_table(vector_signs.TABLE)
+
+
+def test_damaged_signs_tables_never_break_remember_or_recall(signed):
+    edit(signed, "DROP TABLE vec_signs", "CREATE TABLE vec_signs(x)")  # not sqlite-vec's at all
+    assert signed.recall("lisbon harbour")
+    signed.remember([RawInput("b", "a note about kyoto")])  # codes everything anew
+    assert len(stored_signs(signed)) == 201
+    chunk = signed.store.conn.execute("SELECT max(id) FROM chunks").fetchone()[0]
+    edit(signed, f"DELETE FROM chunks WHERE id = {chunk}", f"DELETE FROM vec_chunks WHERE rowid = {chunk}")
+    signed.remember([RawInput("c", "a note about the dentist")])  # its chunk id reuses the stale sign's
+    assert stored_signs(signed) == expected_signs(signed)
+
+
+def test_a_missing_sign_is_noticed_and_the_scan_finds_the_memory(signed):
+    q = HashEmbedder().embed_query("lisbon harbour")
+    top = signed.store.search.nearest(q, Filters(), 1)[0][0]
+    chunk = signed.store.conn.execute("SELECT id FROM chunks WHERE memory_id = ?", [top]).fetchone()[0]
+    edit(signed, f"DELETE FROM vec_signs WHERE rowid = {chunk}")
+    assert signed.store.search.nearest_by_signs(q, 30) is None
+    assert signed.store.search.nearest(q, Filters(), 1)[0][0] == top
+
+
+def test_a_chunk_row_with_a_text_owner_is_skipped(tmp_path, low_threshold, monkeypatch):
+    monkeypatch.setattr(sign_search, "EXACT_PER_ROOT", 4)
+    with Memory(tmp_path / "m.db", embedder=HashEmbedder()) as mem:
+        mem.remember([RawInput("a", notes(2000))])
+        q = HashEmbedder().embed_query("lisbon harbour")
+        top = mem.store.search.nearest(q, Filters(), 1)[0][0]
+        edit(mem, "PRAGMA foreign_keys = OFF", f"UPDATE chunks SET memory_id = 'x' WHERE memory_id = {top}")
+        assert top not in {m for m, _ in mem.store.search.nearest(q, Filters(), 10)}

@@ -5,10 +5,10 @@ Two stages narrow the corpus. Hamming distance between the query's signs and eve
 (as the resident copy does, retrieval/resident.py). Then each of those is scored by the query's values, weighed by
 each dimension's spread around the mean, summed over the row's set bits (an estimate of the dot product from the
 signs: the query keeps its floats, so it ranks far better than Hamming), and the best 8·√N go on to the exact
-cosine of their stored vectors (storage/search.py reads those by rowid). Recall@10 against the exact ranking on
-bench/scale.py's synthetic databases, 100 questions, mean frozen at the first 20,000 vectors (a one-off script):
-100k, 1,264 exact rows: 0.999 unweighed, 0.997 with the query centred, 1.000 weighed; 1M, 4,000 rows: 0.991,
-0.981, 0.995.
+cosine of their stored vectors (storage/search.py reads those by rowid). Which estimate, measured at 4·√N rows on
+bench/scale.py's synthetic databases, 100 questions, mean frozen at the first 20,000 vectors (recall@10 against
+the exact ranking, a one-off script): 100k: 0.999 unweighed, 0.997 with the query centred, 1.000 weighed; 1M:
+0.991, 0.981, 0.995. At 8·√N bench/scale.py measures 1.000 / 0.995.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Filters
-from . import vector_codec
+from . import vec0_layout, vector_codec
 from .database import Database
 from .filters import marks, where
 from .vectors import Vectors
@@ -142,6 +142,8 @@ class Search:
         if read is None or len(read[0]) < FAST_FROM or exact_rows(len(read[0]), k) > len(read[0]) // 8:
             return None  # small, or so many rows wanted that reading them one by one would cost more than a scan
         ids, packed = read
+        if vec0_layout.count_live(self.db, "vec_chunks") != len(ids):
+            return None  # codes missing or left over (an edited file): only the scan sees every vector
         chosen = candidates(sign_columns(packed), packed, query, pack(query, mean)[0], spread, k)
         chunk_ids = sorted(int(i) for i in ids[chosen])
         found, blobs = [], []

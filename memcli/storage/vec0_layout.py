@@ -22,6 +22,7 @@ from .database import Database
 
 CHUNK_COLUMNS = ("chunk_id", "size", "validity", "rowids")
 MAX_CHUNK = 1 << 16  # rows per chunk: sqlite-vec's default is 1,024; anything far above is not its layout
+MAX_CACHE_KIB = 64 * 1024  # the most page cache a read takes for itself
 VECTOR_COLUMNS = ("rowid", "vectors")
 
 
@@ -56,10 +57,14 @@ def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.n
     ids = np.empty(n_chunks * size, dtype=np.int64)
     rows = np.empty((n_chunks * size, row_bytes), dtype=np.uint8)
     filled = seen = 0
-    # A page cache the size of the read: with SQLite's default 2 MB every page read evicts one, and reading the
-    # 48 MB of a million sign codes took 0.10 s instead of 0.05 s. Given back afterwards (shrink_memory).
-    cache = db.one("PRAGMA cache_size")[0]
-    db.conn.execute(f"PRAGMA cache_size = {-(n_chunks * size * (row_bytes + 8) // 1024 + 2048)}")
+    # A page cache the size of the read, up to 64 MB: with SQLite's default 2 MB every page read evicts one, and
+    # reading the 48 MB of a million sign codes took 0.10 s instead of 0.05 s. Given back afterwards
+    # (shrink_memory); a larger read (the vectors themselves) keeps the cache as it is, not its own size twice.
+    cache = int(db.one("PRAGMA cache_size")[0])
+    wanted_kib = n_chunks * size * (row_bytes + 8) // 1024 + 2048
+    enlarge = wanted_kib <= MAX_CACHE_KIB and (cache >= 0 or -cache < wanted_kib)
+    if enlarge:
+        db.conn.execute(f"PRAGMA cache_size = {-wanted_kib}")
     try:
         for validity, rowids, blob in db.conn.execute(
                 f"SELECT c.validity, c.rowids, v.vectors FROM {chunks} c "
@@ -74,10 +79,25 @@ def read_all(db: Database, table: str, row_bytes: int) -> tuple[np.ndarray, np.n
             rows[filled : filled + count] = np.frombuffer(blob, dtype=np.uint8).reshape(size, row_bytes)[live]
             filled += count
     finally:
-        db.conn.execute(f"PRAGMA cache_size = {int(cache)}")
-        db.conn.execute("PRAGMA shrink_memory")
+        if enlarge:
+            db.conn.execute(f"PRAGMA cache_size = {cache}")
+            db.conn.execute("PRAGMA shrink_memory")
     if seen != n_chunks:
         return None
     if filled < 0.75 * len(ids):  # many deleted slots: do not keep their memory in a long-lived copy
         return ids[:filled].copy(), rows[:filled].copy()
     return ids[:filled], rows[:filled]
+
+
+def count_live(db: Database, table: str) -> int | None:
+    """How many rows the vec0 table `table` holds, from its chunks' validity bits (a thousandth of the data: 1 ms
+    at a million rows), or None when the layout is not the one expected."""
+    chunks = f"{table}_chunks"
+    if _columns(db, chunks) != CHUNK_COLUMNS:
+        return None
+    total = 0
+    for size, validity in db.conn.execute(f"SELECT size, validity FROM {chunks}"):
+        if not isinstance(size, int) or not isinstance(validity, bytes) or not 0 < size <= len(validity) * 8:
+            return None
+        total += int(np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[:size].sum())
+    return total

@@ -2,17 +2,17 @@
 table, so a one-shot search reads 48 bytes a vector (MiniLM) instead of scanning 384 (storage/search.py).
 
 Kept from FAST_FROM chunk vectors on (below, sqlite-vec's scan costs a few ms): the table is made when a
-database reaches that size, or by migration m010 for one already past it (20 s for a million vectors here), with
+database reaches that size, or by migration m010 for one already past it (10-20 s for a million vectors here), with
 the mean of the vectors stored then; every later vector is coded against that same mean (the `vec_signs_mean`
 meta key), so the codes never need rewriting. A mean frozen at the first 20,000 of 100,000 synthetic vectors lost
 nothing against the whole corpus's (a one-off script over bench/scale.py's databases); `memcli reindex` makes them
 anew.
 
-The mean (and each dimension's mean absolute deviation from it) is stored rounded to multiples of 1/1024: an
-exact mean is the sum of the vectors it was taken over, and that sum minus the survivors would give a forgotten
-vector back. Rounded, what is left of that sum is noise about
-a hundred times a vector's own components (tests/test_vector_signs.py tries the reconstruction), at the price of a
-few sign bits in a thousand.
+The mean (and each dimension's mean absolute deviation from it) is stored with fresh noise of two steps of 1/1024,
+rounded to that grid: an exact mean is the sum of the vectors it was taken over, and that sum minus the survivors
+would give a forgotten vector back, while a deterministic rounding would still let a guess be checked.
+tests/test_vector_signs.py tries both. The price is a few sign bits in a thousand. When the last vector goes, the
+mean goes with it.
 
 The codes live and die with the vectors they code (Vectors.add/drop/reset call this), in the same change.
 sqlite-vec clears a deleted row's bytes, so a forgotten memory's code is gone from the file as its vector is
@@ -46,7 +46,19 @@ def pack(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def _on_grid(values: np.ndarray) -> np.ndarray:
-    return (np.round(values * MEAN_GRID) / MEAN_GRID).astype("<f4")
+    """Rounded to the grid after fresh noise of two grid steps that is never stored: rounding alone is
+    deterministic, so whoever holds the file could recompute it for a guessed forgotten vector and see whether
+    every value lands where the file says (a review ruled out 39 % of wrong guesses that way)."""
+    return (np.round((values + noise(values.shape)) * MEAN_GRID) / MEAN_GRID).astype("<f4")
+
+
+def noise(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng().normal(0.0, 2.0 / MEAN_GRID, size=shape)
+
+
+def table_sql(dim: int) -> str:
+    """The signs table for `dim`-dimensional vectors: a whole number of bytes a code (packbits pads with zeros)."""
+    return f"CREATE VIRTUAL TABLE {TABLE} USING vec0(sign bit[{8 * ((int(dim) + 7) // 8)}])"
 
 
 class VectorSigns:
@@ -66,7 +78,10 @@ class VectorSigns:
         stage of the search weighs the query by it: retrieval/sign_search.py), or None while no usable signs are
         kept."""
         text = self.meta.get(META_MEAN)
-        if text is None or not self.db.has_table(TABLE):
+        if text is None:
+            return None
+        made = self.db.one("SELECT sql FROM sqlite_master WHERE name = ?", [TABLE])
+        if made is None or made[0] != table_sql(dim):  # gone, or not the table this code makes for `dim`
             return None
         if text != self._mean_text:
             try:
@@ -95,7 +110,7 @@ class VectorSigns:
         for start in range(0, len(codes), BLOCK):
             spread += np.abs(decode(codes[start : start + BLOCK]) - mean).sum(axis=0)
         both = np.concatenate([mean, _on_grid(spread / n)])
-        self.db.conn.execute(f"CREATE VIRTUAL TABLE {TABLE} USING vec0(sign bit[{dim}])")
+        self.db.conn.execute(table_sql(dim))
         self.meta.set(META_MEAN, base64.b64encode(both.tobytes()).decode("ascii"))
         for start in range(0, len(codes), BLOCK):
             self.add(ids[start : start + BLOCK], decode(codes[start : start + BLOCK]))
@@ -105,6 +120,7 @@ class VectorSigns:
         mean = self.mean(rows.shape[1]) if len(ids) else None
         if mean is None:
             return
+        self.drop([int(i) for i in ids])  # a stale row under a reused chunk id (an edited file) would refuse it
         self.db.conn.executemany(f"INSERT INTO {TABLE}(rowid, sign) VALUES (?, vec_bit(?))",
                                  [(int(i), code.tobytes()) for i, code in zip(ids, pack(rows, mean))])
 
@@ -125,7 +141,12 @@ class VectorSigns:
         read = vec0_layout.read_all(self.db, TABLE, width)
         if read is not None:
             return read
-        rows = self.db.conn.execute(f"SELECT rowid, sign FROM {TABLE}").fetchall()
+        import sqlean
+
+        try:
+            rows = self.db.conn.execute(f"SELECT rowid, sign FROM {TABLE}").fetchall()
+        except sqlean.Error:  # not readable as this code made it
+            return None
         if not all(isinstance(r[0], int) and isinstance(r[1], bytes) and len(r[1]) == width for r in rows):
             return None
         return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),

@@ -116,14 +116,14 @@ class Vectors:
         """Start keeping sign codes once the database holds vector_signs.FAST_FROM chunk vectors (or code them
         anew when the stored ones do not read back). Chunk ids are handed out above the largest, so while the
         newest id is below the threshold so is the count, and remembering costs no count (after many forgets, one
-        count per remember until the database gets there again)."""
+        count per memory stored, of fewer than FAST_FROM rows, until the database gets there again)."""
         if last_id >= vector_signs.FAST_FROM and \
                 self.db.one("SELECT count(*) FROM chunks")[0] >= vector_signs.FAST_FROM:
             self.build_signs()
 
     def build_signs(self) -> None:
         """Code every stored vector against their mean, a block at a time (a migration's or a change's work:
-        20 s for a million vectors here, most of it sqlite-vec's inserts)."""
+        10-20 s for a million vectors here, most of it sqlite-vec's inserts)."""
         assert self.signs is not None
         ids, codes = self._stored()
         if len(ids):
@@ -140,6 +140,9 @@ class Vectors:
                     self.db.conn.execute("DELETE FROM vec_chunks WHERE rowid = ?", [cid])
                 if self.signs is not None:
                     self.signs.drop(chunk_ids)
+                    if self.db.one("SELECT NOT EXISTS (SELECT 1 FROM chunks WHERE id NOT IN "
+                                   f"({marks(chunk_ids)}))", chunk_ids)[0]:
+                        self.signs.drop_all()  # the last vectors go: so does the mean taken over them
             self.db.conn.execute(f"DELETE FROM chunks WHERE memory_id IN ({marks(part)})", part)
 
     def replace(self, memory_id: int, vectors: np.ndarray) -> None:
@@ -181,15 +184,18 @@ class Vectors:
         such a vector is never an answer)."""
         if not len(chunk_ids):
             return np.zeros(0, dtype=np.int64)
+        # SQLite keeps whatever a file holds: a memory id that is not an integer is no memory (Postgres's column
+        # is typed)
+        typed = "TRUE" if self.db.postgres else "typeof(memory_id) = 'integer'"
         if len(chunk_ids) <= 20_000:  # a search's shortlist: its own rows, not the whole table (1 s at 1M)
             found: list = []
             for part in parts([int(i) for i in chunk_ids]):
                 found += self.db.conn.execute(f"SELECT id, memory_id FROM chunks WHERE id IN ({marks(part)}) "
-                                              "ORDER BY id", part).fetchall()
+                                              f"AND {typed} ORDER BY id", part).fetchall()
             pairs = np.array(sorted(found), dtype=np.int64).reshape(-1, 2)
         else:
-            pairs = np.array(self.db.conn.execute("SELECT id, memory_id FROM chunks ORDER BY id").fetchall(),
-                             dtype=np.int64).reshape(-1, 2)
+            pairs = np.array(self.db.conn.execute(f"SELECT id, memory_id FROM chunks WHERE {typed} ORDER BY id")
+                             .fetchall(), dtype=np.int64).reshape(-1, 2)
         at = np.minimum(np.searchsorted(pairs[:, 0], chunk_ids), max(len(pairs) - 1, 0))
         if not len(pairs):
             return np.full(len(chunk_ids), -1, dtype=np.int64)
