@@ -21,7 +21,7 @@ import numpy as np
 from ..storage import vector_codec
 
 FAST_FROM = 20_000  # below this the exact product takes ~2 ms: nothing to win
-BLOCK = 65_536  # rows converted to float32 at a time while loading
+BLOCK = 4_096  # rows converted to float32 at a time: small copies reuse memory (fresh pages are slow to fault)
 SHORTLIST_PER_ROOT = 32  # shortlist = 32 × sqrt(rows): 10,119 at 100k, 32,000 at 1M
 
 
@@ -94,12 +94,10 @@ class ResidentVectors:
             # The int8 codes stay as stored (384 MB at 1M instead of 1.5 GB of float32, and no 1.5 GB
             # conversion at load); only the shortlist is converted, per search.
             self._int8 = codes
-            self._scale = np.empty(len(codes), dtype=np.float32)
-            for start in range(0, len(codes), BLOCK):
-                block = codes[start : start + BLOCK].astype(np.float32)
-                norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-                norms[norms == 0] = np.inf
-                self._scale[start : start + BLOCK] = 1.0 / norms
+            # squared norms summed in int32 straight from the int8 rows (exact; 14 ms at 100k): float32 copies of
+            # 65,536-row blocks cost 0.35 s in a bench process, most of it the page faults of fresh memory
+            norms = np.sqrt(np.einsum("ij,ij->i", codes, codes, dtype=np.int32).astype(np.float32))
+            self._scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
             self._mean, packed = self._signs(vectors, ids, codes)
             self._codes = sign_columns(packed)
         self._version = version

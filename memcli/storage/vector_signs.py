@@ -37,7 +37,7 @@ FAST_FROM = 20_000  # chunk vectors from which the signs are kept and searched (
 TABLE = "vec_signs"
 META_MEAN = "vec_signs_mean"  # the mean, then each dimension's mean absolute deviation from it: float32, base64
 MEAN_GRID = 1024  # the stored mean is a multiple of 1 / MEAN_GRID (see the module docstring)
-BLOCK = 65_536  # vectors coded at a time
+BLOCK = 8_192  # vectors coded at a time
 
 
 def pack(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
