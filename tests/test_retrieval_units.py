@@ -165,13 +165,14 @@ def test_fast_vector_path_reranks_exactly(tmp_path, monkeypatch):
     from memcli.core import Memory, RawInput
     from memcli.models.hashing import HashEmbedder
     from memcli.retrieval import resident as res
+    from memcli.storage import vector_signs
     from memcli.types import Filters
 
     words = "lisbon harbour cat dentist garden kyoto violin camera wedding bike sourdough atlas pottery".split()
     texts = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(1 + i % 6)) + f" item {i}"
              for i in range(400)]
     emb = HashEmbedder()
-    monkeypatch.setattr(res, "FAST_FROM", 100)
+    monkeypatch.setattr(vector_signs, "FAST_FROM", 100)
     res_nearest = res.nearest_rows
     with Memory(tmp_path / "m.db", embedder=emb) as mem:
         mem.remember([RawInput("notes", "\n\n".join(texts))])

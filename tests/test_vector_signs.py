@@ -225,10 +225,9 @@ def test_forget_erases_a_memorys_signs_from_the_file(tmp_path, low_threshold):
     assert code not in file_bytes(db)
 
 
-def test_a_long_lived_copy_shortlists_with_the_databases_signs(tmp_path, low_threshold, monkeypatch):
+def test_a_long_lived_copy_shortlists_with_the_databases_signs(tmp_path, low_threshold):
     from memcli.retrieval import resident as res
 
-    monkeypatch.setattr(res, "FAST_FROM", 60)
     emb = HashEmbedder()
     with Memory(tmp_path / "m.db", embedder=emb) as mem:
         mem.remember([RawInput("a", notes(300))])
@@ -279,10 +278,7 @@ def test_a_damaged_mean_is_no_signs_for_search_and_is_rebuilt_by_the_next_rememb
     assert signs_mean(signed) is not None and stored_signs(signed) == expected_signs(signed)
 
 
-def test_an_absurd_chunk_size_costs_a_fallback_not_the_memory(tmp_path, low_threshold, monkeypatch):
-    from memcli.retrieval import resident as res
-
-    monkeypatch.setattr(res, "FAST_FROM", 60)
+def test_an_absurd_chunk_size_costs_a_fallback_not_the_memory(tmp_path, low_threshold):
     db = tmp_path / "m.db"
     with Memory(db, embedder=HashEmbedder()) as mem:
         mem.remember([RawInput("a", notes(200))])

@@ -1,7 +1,7 @@
 """Vectors held in memory for processes that search many times: batch recall, the MCP server, benchmarks.
 
 A one-shot `memcli recall` reads the vectors it needs from the database (storage/search.py: all of them below
-FAST_FROM, a sign-code shortlist above). A process that searches again and again loads them once and answers from
+storage/vector_signs.FAST_FROM, a sign-code shortlist above). A process that searches again and again loads them once and answers from
 memory instead. The copy is reloaded when the database changed since it was taken (another connection's commit
 moves PRAGMA data_version; this connection's vector writes move Vectors.writes), so a long-lived process never
 searches vectors of memories it has forgotten.
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..storage import vector_codec
-
-FAST_FROM = 20_000  # below this the exact product takes ~2 ms: nothing to win
+from ..storage import vector_codec, vector_signs
 BLOCK = 4_096  # rows converted to float32 at a time: small copies reuse memory (fresh pages are slow to fault)
 SHORTLIST_PER_ROOT = 32  # shortlist = 32 × sqrt(rows): 10,119 at 100k, 32,000 at 1M
 
@@ -37,7 +35,7 @@ def shortlist_size(n_rows: int, wanted: int) -> int:
 
 def binary_codes(matrix: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """One bit per dimension (above the mean or not), packed into uint64 words: shape (words, rows)."""
-    return sign_columns(np.packbits(matrix > mean, axis=1))
+    return sign_columns(vector_signs.pack(matrix, mean))
 
 
 def sign_columns(packed: np.ndarray) -> np.ndarray:
@@ -88,7 +86,7 @@ class ResidentVectors:
             return
         self._matrix = self._int8 = self._scale = self._codes = self._mean = None
         ids, self._owners, codes = vectors.everything()
-        if self.exact or len(codes) < FAST_FROM:
+        if self.exact or len(codes) < vector_signs.FAST_FROM:  # below it the exact product takes ~2 ms
             self._matrix = vector_codec.decode(codes)
         else:
             # The int8 codes stay as stored (384 MB at 1M instead of 1.5 GB of float32, and no 1.5 GB
@@ -126,7 +124,7 @@ class ResidentVectors:
         for start in range(0, len(codes), BLOCK):
             total += vector_codec.decode(codes[start : start + BLOCK]).sum(axis=0)
         mean = (total / max(len(codes), 1)).astype(np.float32)
-        packed = np.concatenate([np.packbits(vector_codec.decode(codes[start : start + BLOCK]) > mean, axis=1)
+        packed = np.concatenate([vector_signs.pack(vector_codec.decode(codes[start : start + BLOCK]), mean)
                                  for start in range(0, len(codes), BLOCK)])
         return mean, packed
 
@@ -141,7 +139,7 @@ class ResidentVectors:
             # The whole Hamming shortlist is scored exactly. The one-shot search's second stage (sign_search.py)
             # would score a quarter of it, and on real MiniLM vectors at a million's share it keeps 0.977 of the
             # top 10 (bench/binary_loss.py) where this keeps 0.995; here the rows are in memory and cheap.
-            distance = hamming(self._codes, sign_columns(np.packbits(query > self._mean)[None, :])[:, 0])
+            distance = hamming(self._codes, binary_codes(query, self._mean)[:, 0])
             size = shortlist_size(len(distance), n)
             rows = nearest_rows(distance, size) if size < len(distance) else np.arange(len(distance))
             # int8 rows times the float query, no float copy of the rows: 7.5 ms for 32,000 rows against 11 ms

@@ -33,7 +33,7 @@ from . import vec0_layout
 from .database import Database
 from .meta import Meta
 
-FAST_FROM = 20_000  # chunk vectors from which the signs are kept and searched (retrieval/resident.py's too)
+FAST_FROM = 20_000  # chunk vectors from which signs are kept and searched, one-shot and resident (resident.py)
 TABLE = "vec_signs"
 META_MEAN = "vec_signs_mean"  # the mean, then each dimension's mean absolute deviation from it: float32, base64
 MEAN_GRID = 1024  # the stored mean is a multiple of 1 / MEAN_GRID (see the module docstring)
