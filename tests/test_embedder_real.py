@@ -117,3 +117,22 @@ def test_a_damaged_tokenizer_beside_good_weights_is_refused_by_name(tmp_path, mo
     monkeypatch.setenv(minilm.ENV_WEIGHTS, str(copy))
     with pytest.raises(Exception, match="tokenizer.json .*SHA-256"):
         minilm.locate_weights(lambda _m: None)
+
+
+def test_a_build_that_refuses_flash_attention_embeds_with_plain_attention(real_embedder, monkeypatch):
+    import llama_cpp
+
+    from memcli.models.embedder import LlamaEmbedder
+
+    real = llama_cpp.Llama
+
+    def refusing(*args, **kwargs):
+        if kwargs.get("flash_attn"):
+            raise ValueError("flash attention is not supported")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", refusing)
+    plain = LlamaEmbedder(real_embedder.path)
+    assert not plain.flash_attn
+    got = plain.embed_chunks([SENTENCES[0]])[0][0]
+    assert float(got @ real_embedder.embed_chunks([SENTENCES[0]])[0][0]) > 0.9999
